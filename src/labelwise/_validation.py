@@ -1,0 +1,135 @@
+"""Input checks shared by scorers, selectors and the loop.
+
+Every check raises :class:`~labelwise.errors.InvalidInputError` (a ``ValueError``)
+with a message that says what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelwise.errors import EmptyPoolError, InvalidInputError
+
+_SUM_TOL = 1e-3
+
+
+def check_proba(proba, *, name: str = "proba") -> np.ndarray:
+    """Validate class probabilities of shape (n_samples, n_classes)."""
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2:
+        raise InvalidInputError(
+            f"{name} must have shape (n_samples, n_classes), got an array of shape {p.shape}."
+        )
+    _check_probability_values(p, name)
+    return p
+
+
+def check_probas(probas, *, name: str = "probas") -> np.ndarray:
+    """Validate committee probabilities of shape (n_members, n_samples, n_classes)."""
+    p = np.asarray(probas, dtype=np.float64)
+    if p.ndim != 3:
+        raise InvalidInputError(
+            f"{name} must have shape (n_members, n_samples, n_classes), "
+            f"got an array of shape {p.shape}."
+        )
+    if p.shape[0] < 1:
+        raise InvalidInputError(f"{name} needs at least one committee member.")
+    _check_probability_values(p, name)
+    return p
+
+
+def _check_probability_values(p: np.ndarray, name: str) -> None:
+    if p.shape[-1] < 2:
+        raise InvalidInputError(
+            f"{name} must have at least 2 classes in its last axis, got {p.shape[-1]}."
+        )
+    if not np.isfinite(p).all():
+        raise InvalidInputError(f"{name} contains NaN or inf values.")
+    if (p < -_SUM_TOL).any() or (p > 1 + _SUM_TOL).any():
+        raise InvalidInputError(f"{name} has values outside [0, 1]; pass probabilities.")
+    sums = p.sum(axis=-1)
+    bad = np.abs(sums - 1.0) > _SUM_TOL
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise InvalidInputError(
+            f"{name} rows must sum to 1; row {tuple(int(i) for i in where)} sums to "
+            f"{sums[tuple(where)]:.4g}. Pass predict_proba output, not raw scores."
+        )
+
+
+def check_X(X, *, name: str = "X") -> np.ndarray:
+    """Validate a finite 2-D feature matrix and return it as float32, C-contiguous."""
+    a = np.asarray(X)
+    if a.ndim != 2:
+        raise InvalidInputError(
+            f"{name} must have shape (n_samples, n_features), got an array of shape {a.shape}."
+        )
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.isfinite(a).all():
+        cols = np.flatnonzero(~np.isfinite(a).all(axis=0))
+        raise InvalidInputError(
+            f"{name} has NaN or inf values in column(s) {cols[:10].tolist()}; "
+            "impute or drop them first."
+        )
+    return a
+
+
+def check_indices(idx, n: int, *, name: str) -> np.ndarray:
+    """Validate an integer index array into ``range(n)`` without duplicates."""
+    if idx is None:
+        return np.empty(0, dtype=np.intp)
+    a = np.asarray(idx)
+    if a.size == 0:
+        return np.empty(0, dtype=np.intp)
+    if a.dtype == bool:
+        if a.shape != (n,):
+            raise InvalidInputError(f"{name} as a boolean mask must have length {n}.")
+        return np.flatnonzero(a)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise InvalidInputError(f"{name} must be an array of integer indices, got {a.dtype}.")
+    a = a.astype(np.intp, copy=False).ravel()
+    if a.min() < 0 or a.max() >= n:
+        raise InvalidInputError(f"{name} has indices outside [0, {n}).")
+    if np.unique(a).size != a.size:
+        raise InvalidInputError(f"{name} has duplicate indices.")
+    return a
+
+
+def resolve_candidates(n: int, labeled, candidates) -> tuple[np.ndarray, np.ndarray]:
+    """Return (labeled, candidates); candidates default to every row not labeled."""
+    lab = check_indices(labeled, n, name="labeled")
+    if candidates is None:
+        mask = np.ones(n, dtype=bool)
+        mask[lab] = False
+        cand = np.flatnonzero(mask)
+    else:
+        cand = check_indices(candidates, n, name="candidates")
+    if cand.size == 0:
+        raise EmptyPoolError("The pool is empty: there are no unlabeled candidates to select from.")
+    return lab, cand
+
+
+def check_batch_size(batch_size) -> int:
+    """Validate a positive integer batch size."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if batch_size < 1:
+        raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}.")
+    return int(batch_size)
+
+
+def check_scores(scores, n_candidates: int | None = None, *, name: str = "scores") -> np.ndarray:
+    """Validate a finite 1-D score array (aligned with the candidates when given)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise InvalidInputError(f"{name} must be 1-D, got shape {s.shape}.")
+    if n_candidates is not None and s.shape[0] != n_candidates:
+        raise InvalidInputError(
+            f"{name} has {s.shape[0]} entries but there are {n_candidates} candidates; "
+            "pass one score per candidate, in the candidates' order."
+        )
+    if s.size == 0:
+        raise EmptyPoolError("The pool is empty: there are no candidates to select from.")
+    if not np.isfinite(s).all():
+        raise InvalidInputError(f"{name} contains NaN or inf values.")
+    return s

@@ -1,0 +1,59 @@
+"""Query strategies: pure scorers (higher = label first) and batch selectors.
+
+Scorers take arrays (probabilities, committee probabilities, features) and
+return one finite float per sample. Selectors turn scores and features into a
+batch of unique pool indices. The registry (:data:`STRATEGIES`) pairs them into
+named strategies used by the loop, the CLI and pipeline files.
+"""
+
+from labelwise.strategies._committee import (
+    bald,
+    committee_std,
+    consensus_entropy,
+    kl_divergence,
+    max_disagreement,
+    variation_ratio,
+    vote_entropy,
+)
+from labelwise.strategies._novelty import novelty, representativeness
+from labelwise.strategies._registry import (
+    COLD_START,
+    COMMITTEE_SCORERS,
+    STRATEGIES,
+    UNCERTAINTY_SCORERS,
+    Pick,
+    QueryContext,
+    Selection,
+    Strategy,
+    get_strategy,
+    strategy_names,
+)
+from labelwise.strategies._selectors import (
+    class_balance,
+    intersection,
+    iterative_proximity,
+    k_center_greedy,
+    kmeans_equal,
+    kmeans_proportional,
+    top_k,
+    weighted,
+)
+from labelwise.strategies._uncertainty import (
+    entropy,
+    least_confidence,
+    margin,
+    random,
+    ratio,
+    variance,
+)
+
+__all__ = [
+    "least_confidence", "margin", "ratio", "entropy", "variance", "random",
+    "vote_entropy", "consensus_entropy", "kl_divergence", "max_disagreement", "bald",
+    "variation_ratio", "committee_std",
+    "novelty", "representativeness",
+    "top_k", "k_center_greedy", "kmeans_equal", "kmeans_proportional", "iterative_proximity",
+    "weighted", "intersection", "class_balance",
+    "QueryContext", "Selection", "Pick", "Strategy", "STRATEGIES", "COLD_START",
+    "UNCERTAINTY_SCORERS", "COMMITTEE_SCORERS", "get_strategy", "strategy_names",
+]

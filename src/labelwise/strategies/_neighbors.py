@@ -1,0 +1,89 @@
+"""Nearest-neighbour and k-means building blocks on faiss (exact, float32, bounded memory).
+
+Nothing here builds an n x n matrix: queries run in chunks against a flat index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_CHUNK = 65_536
+
+
+def _faiss():
+    import faiss  # deferred: importing faiss costs ~0.2 s and most commands never need it
+
+    return faiss
+
+
+def as_f32(X) -> np.ndarray:
+    """Return X as a C-contiguous float32 array (no copy when it already is one)."""
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def knn_search(query, ref, k: int, *, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distances and indices of the k nearest rows of ``ref`` for each query row.
+
+    Parameters
+    ----------
+    query : array-like of shape (n_query, n_features)
+    ref : array-like of shape (n_ref, n_features)
+    k : int
+        Neighbours per query row (clipped to the number of reference rows).
+    exclude_self : bool, default=False
+        ``query`` is ``ref``: drop each row's match with itself.
+
+    Returns
+    -------
+    dist : ndarray of shape (n_query, k), float64, ascending
+    idx : ndarray of shape (n_query, k)
+    """
+    faiss = _faiss()
+    q, r = as_f32(query), as_f32(ref)
+    extra = 1 if exclude_self else 0
+    k_eff = min(k + extra, r.shape[0])
+    index = faiss.IndexFlatL2(r.shape[1])
+    index.add(r)
+    dists, idxs = [], []
+    for start in range(0, q.shape[0], _CHUNK):
+        d, i = index.search(q[start : start + _CHUNK], k_eff)
+        if exclude_self:
+            rows = np.arange(start, start + d.shape[0])[:, None]
+            is_self = i == rows
+            # Drop the self match where found, else the farthest of the k + 1.
+            drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k_eff - 1)
+            keep = np.ones_like(i, dtype=bool)
+            keep[np.arange(i.shape[0]), drop] = False
+            d = d[keep].reshape(d.shape[0], k_eff - 1)
+            i = i[keep].reshape(i.shape[0], k_eff - 1)
+        dists.append(d)
+        idxs.append(i)
+    d = np.sqrt(np.maximum(np.concatenate(dists).astype(np.float64), 0.0))
+    return d, np.concatenate(idxs)
+
+
+def nearest_distance(query, ref) -> np.ndarray:
+    """Distance from each query row to its nearest row of ``ref``, shape (n_query,)."""
+    return knn_search(query, ref, 1)[0][:, 0]
+
+
+def kmeans(X, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd k-means (faiss); returns (assignment of each row, distance to its centroid)."""
+    faiss = _faiss()
+    x = as_f32(X)
+    k = max(1, min(int(n_clusters), x.shape[0]))
+    if k == 1:
+        centre = x.mean(axis=0, keepdims=True)
+        return np.zeros(x.shape[0], dtype=np.intp), np.linalg.norm(x - centre, axis=1)
+    km = faiss.Kmeans(
+        x.shape[1],
+        k,
+        niter=25,
+        seed=int(rng.integers(2**31 - 1)),
+        min_points_per_centroid=1,
+        max_points_per_centroid=512,
+        verbose=False,
+    )
+    km.train(x)
+    d2, assign = km.index.search(x, 1)
+    return assign[:, 0].astype(np.intp), np.sqrt(np.maximum(d2[:, 0].astype(np.float64), 0.0))

@@ -1,0 +1,385 @@
+"""The strategy registry: one name per strategy, the same in Python, the CLI and YAML.
+
+A strategy is a scorer plus a selector plus what it needs from the loop:
+
+- ``proba``: class probabilities of the candidates from the current model;
+- ``committee``: probabilities of every committee member, (n_members, n_candidates, n_classes);
+- ``regression_committee``: member predictions, (n_members, n_candidates);
+- ``X``: features or embeddings of the whole pool;
+- ``labeled``: indices of the labeled rows.
+
+The loop computes exactly what ``needs`` lists and hands it over in a
+:class:`QueryContext`; the strategy returns a :class:`Selection` that keeps,
+for every pick, its raw and normalised criterion values and a one-line reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labelwise._validation import check_batch_size
+from labelwise.errors import EmptyPoolError, MissingRequirementError, UnknownNameError, did_you_mean
+from labelwise.strategies import _committee as C
+from labelwise.strategies import _uncertainty as U
+from labelwise.strategies._novelty import novelty, representativeness
+from labelwise.strategies._selectors import (
+    class_balance,
+    intersection,
+    iterative_proximity,
+    k_center_greedy_with_gain,
+    kmeans_equal,
+    kmeans_proportional,
+    top_positions,
+    weighted,
+)
+
+__all__ = [
+    "QueryContext",
+    "Pick",
+    "Selection",
+    "Strategy",
+    "STRATEGIES",
+    "UNCERTAINTY_SCORERS",
+    "COMMITTEE_SCORERS",
+    "get_strategy",
+    "strategy_names",
+]
+
+UNCERTAINTY_SCORERS: dict[str, Callable] = {
+    "least_confidence": U.least_confidence,
+    "margin": U.margin,
+    "ratio": U.ratio,
+    "entropy": U.entropy,
+    "variance": U.variance,
+}
+COMMITTEE_SCORERS: dict[str, Callable] = {
+    "vote_entropy": C.vote_entropy,
+    "consensus_entropy": C.consensus_entropy,
+    "kl_divergence": C.kl_divergence,
+    "max_disagreement": C.max_disagreement,
+    "bald": C.bald,
+    "variation_ratio": C.variation_ratio,
+}
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """What the loop hands to a strategy; arrays are aligned with ``candidates``."""
+
+    candidates: np.ndarray
+    labeled: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    X: np.ndarray | None = None
+    proba: np.ndarray | None = None
+    probas: np.ndarray | None = None
+    predictions: np.ndarray | None = None
+    n_classes: int | None = None
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One selected sample with its provenance."""
+
+    index: int
+    position: int
+    raw: dict[str, float]
+    normalized: dict[str, float]
+    reason: str
+
+
+@dataclass
+class Selection:
+    """A batch chosen by a strategy, with every criterion kept for inspection.
+
+    Attributes
+    ----------
+    strategy : str
+    indices : ndarray of int
+        Absolute pool indices, in pick order.
+    candidates : ndarray of int
+        The candidates the batch was chosen from.
+    criteria : dict of str to ndarray of shape (n_candidates,)
+        Raw value of each criterion for every candidate (higher = label first).
+    at_pick : dict of str to ndarray of shape (n_picks,)
+        Criteria that only exist at pick time (e.g. distance to labeled ∪ chosen).
+    note : str
+        Appended to every reason (e.g. "cold start: no model yet").
+    """
+
+    strategy: str
+    indices: np.ndarray
+    candidates: np.ndarray
+    criteria: dict[str, np.ndarray] = field(default_factory=dict)
+    at_pick: dict[str, np.ndarray] = field(default_factory=dict)
+    note: str = ""
+
+    def picks(self) -> list[Pick]:
+        """Provenance of every pick: raw and rank-normalised values and a reason."""
+        pos_of = np.full(int(self.candidates.max()) + 1, -1, dtype=np.intp)
+        pos_of[self.candidates] = np.arange(self.candidates.size)
+        positions = pos_of[self.indices]
+        n = self.candidates.size
+        # normalised value = share of candidates scoring strictly lower (1.0 = the very top)
+        normalized = {}
+        for name, values in self.criteria.items():
+            sorted_vals = np.sort(values)
+            below = np.searchsorted(sorted_vals, values[positions], side="left")
+            normalized[name] = below / max(n - 1, 1)
+        out = []
+        for t, (idx, p) in enumerate(zip(self.indices.tolist(), positions.tolist(), strict=True)):
+            raw = {k: float(v[p]) for k, v in self.criteria.items()}
+            raw.update({k: float(v[t]) for k, v in self.at_pick.items()})
+            norm = {k: float(v[t]) for k, v in normalized.items()}
+            parts = []
+            for k in self.criteria:
+                top = max(1.0 - norm[k], 1.0 / n) * 100
+                parts.append(f"{k} {raw[k]:.3g} (top {_pct(top)})")
+            for k in self.at_pick:
+                parts.append(f"{k.replace('_', ' ')} {raw[k]:.3g}")
+            if self.note:
+                parts.append(self.note)
+            reason = "; ".join(parts) if parts else self.strategy
+            out.append(Pick(index=idx, position=t, raw=raw, normalized=norm, reason=reason))
+        return out
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0f}%" if x >= 1 else f"{x:.1g}%"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy: ``query(context, batch_size, rng) -> Selection``."""
+
+    name: str
+    needs: frozenset[str]
+    summary: str
+    query_fn: Callable[[QueryContext, int, np.random.Generator, Mapping], Selection]
+    params: Mapping = field(default_factory=dict)
+    task: str = "classification"
+
+    def with_params(self, **params) -> Strategy:
+        """Return a copy with parameters (e.g. ``uncertainty="entropy"``) changed."""
+        return Strategy(
+            self.name, self.needs, self.summary, self.query_fn, {**self.params, **params}, self.task
+        )
+
+    def query(self, context: QueryContext, batch_size: int, random_state=None) -> Selection:
+        """Select a batch from ``context.candidates``."""
+        b = check_batch_size(batch_size)
+        if context.candidates.size == 0:
+            raise EmptyPoolError("The pool is empty: there are no unlabeled candidates to select from.")
+        for need in sorted(self.needs):
+            if need == "labeled":
+                continue
+            if getattr(context, _CONTEXT_FIELD[need]) is None:
+                raise MissingRequirementError(
+                    f"strategy {self.name!r} needs {_NEED_HINT[need]}, which was not given."
+                )
+        return self.query_fn(context, b, np.random.default_rng(random_state), self.params)
+
+
+_CONTEXT_FIELD = {
+    "proba": "proba",
+    "committee": "probas",
+    "regression_committee": "predictions",
+    "X": "X",
+}
+_NEED_HINT = {
+    "proba": "class probabilities from a fitted model (proba)",
+    "committee": "committee probabilities (probas of shape (n_members, n_samples, n_classes)); "
+    "use a bagged committee or an ensemble",
+    "regression_committee": "member predictions of a regression committee (predictions)",
+    "X": "features or embeddings of the pool (X); compute them first",
+}
+
+
+def _uncertainty(ctx: QueryContext, params: Mapping) -> tuple[str, np.ndarray]:
+    name = params.get("uncertainty", "margin")
+    if name not in UNCERTAINTY_SCORERS:
+        raise UnknownNameError(
+            f"unknown uncertainty scorer {name!r}; choose one of {sorted(UNCERTAINTY_SCORERS)}."
+            + did_you_mean(name, UNCERTAINTY_SCORERS)
+        )
+    return name, UNCERTAINTY_SCORERS[name](ctx.proba)
+
+
+def _top_k_query(name: str, score: Callable[[QueryContext, np.random.Generator], np.ndarray]):
+    def query(ctx, b, rng, params):
+        s = score(ctx, rng)
+        pos = top_positions(s, b, rng)
+        return Selection(name, ctx.candidates[pos], ctx.candidates, {name: s})
+
+    return query
+
+
+def _n_clusters(ctx: QueryContext, params: Mapping, b: int) -> int:
+    k = params.get("n_clusters")
+    if k is None:
+        k = ctx.n_classes or min(b, 10)
+    return int(k)
+
+
+def _k_center_greedy(ctx, b, rng, params):
+    idx, gain = k_center_greedy_with_gain(
+        ctx.X, labeled=ctx.labeled, batch_size=b, candidates=ctx.candidates, random_state=rng
+    )
+    return Selection(
+        "k_center_greedy", idx, ctx.candidates, {}, {"distance_to_labeled_or_chosen": gain}
+    )
+
+
+def _kmeans_equal(ctx, b, rng, params):
+    idx = kmeans_equal(
+        ctx.X, batch_size=b, labeled=ctx.labeled, candidates=ctx.candidates,
+        n_clusters=_n_clusters(ctx, params, b), random_state=rng,
+    )
+    return Selection("kmeans_equal", idx, ctx.candidates, note="nearest its cluster's centre")
+
+
+def _kmeans_proportional(ctx, b, rng, params):
+    name, s = _uncertainty(ctx, params)
+    idx = kmeans_proportional(
+        s, ctx.X, batch_size=b, candidates=ctx.candidates,
+        n_clusters=_n_clusters(ctx, params, b), random_state=rng,
+    )
+    return Selection("kmeans_proportional", idx, ctx.candidates, {name: s})
+
+
+def _iterative_proximity(ctx, b, rng, params):
+    name, s = _uncertainty(ctx, params)
+    idx = iterative_proximity(s, ctx.X, batch_size=b, candidates=ctx.candidates, random_state=rng)
+    return Selection("iterative_proximity", idx, ctx.candidates, {name: s})
+
+
+def _criteria(ctx, params, rng, default: tuple[str, ...]) -> dict[str, np.ndarray]:
+    wanted = params.get("criteria") or default
+    out = {}
+    for c in wanted:
+        if c in UNCERTAINTY_SCORERS:
+            out[c] = _uncertainty(ctx, {"uncertainty": c})[1]
+        elif c == "novelty":
+            out[c] = novelty(ctx.X, labeled=ctx.labeled, candidates=ctx.candidates)
+        elif c == "diversity":
+            out[c] = representativeness(
+                ctx.X, candidates=ctx.candidates,
+                n_clusters=max(_n_clusters(ctx, params, 10), 2), random_state=rng,
+            )
+        elif c in (params.get("metadata") or {}):
+            out[c] = np.asarray(params["metadata"][c], dtype=np.float64)[ctx.candidates]
+        else:
+            known = [*UNCERTAINTY_SCORERS, "novelty", "diversity", *(params.get("metadata") or {})]
+            raise UnknownNameError(
+                f"unknown criterion {c!r}; choose from {known}." + did_you_mean(c, known)
+            )
+    return out
+
+
+def _weighted(ctx, b, rng, params):
+    strengths = dict(params.get("strengths") or {"margin": 1.0, "novelty": 0.5})
+    crit = _criteria(ctx, {**params, "criteria": tuple(strengths)}, rng, ())
+    idx = weighted(crit, strengths=strengths, batch_size=b, candidates=ctx.candidates,
+                   random_state=rng)
+    return Selection("weighted", idx, ctx.candidates, crit)
+
+
+def _intersection(ctx, b, rng, params):
+    crit = _criteria(ctx, params, rng, ("margin", "diversity", "novelty"))
+    idx = intersection(crit, batch_size=b, candidates=ctx.candidates, random_state=rng)
+    return Selection("intersection", idx, ctx.candidates, crit)
+
+
+def _class_balance(ctx, b, rng, params):
+    name, s = _uncertainty(ctx, params)
+    predicted = ctx.proba.argmax(axis=1)
+    idx = class_balance(s, predicted, batch_size=b, candidates=ctx.candidates,
+                        target=params.get("target"), random_state=rng)
+    return Selection("class_balance", idx, ctx.candidates, {name: s})
+
+
+def _build() -> dict[str, Strategy]:
+    reg: dict[str, Strategy] = {}
+
+    def add(name, needs, summary, fn, task="classification"):
+        reg[name] = Strategy(name, frozenset(needs), summary, fn, {}, task)
+
+    lines = {
+        "least_confidence": "1 - p1: the model's top class is least probable",
+        "margin": "1 - (p1 - p2): the two likeliest classes are closest",
+        "ratio": "p2 / p1: second class almost as likely as the first",
+        "entropy": "-sum p log p: the whole predicted distribution is spread out",
+        "variance": "1 - var(p)/var_onehot: the probability vector has little spread",
+    }
+    for name, fn in UNCERTAINTY_SCORERS.items():
+        add(name, {"proba"}, lines[name], _top_k_query(name, lambda c, r, f=fn: f(c.proba)))
+    add("random", set(), "uniform random picks: the baseline every report compares with",
+        _top_k_query("random", lambda c, r: r.random(c.candidates.size)))
+    committee_lines = {
+        "vote_entropy": "entropy of the committee's hard votes",
+        "consensus_entropy": "entropy of the committee's mean probabilities",
+        "kl_divergence": "mean KL divergence of members from the consensus",
+        "max_disagreement": "largest KL divergence of a member from the consensus",
+        "bald": "mutual information: entropy of the mean - mean member entropy",
+        "variation_ratio": "1 - share of members voting the modal class",
+    }
+    for name, fn in COMMITTEE_SCORERS.items():
+        add(name, {"committee"}, committee_lines[name],
+            _top_k_query(name, lambda c, r, f=fn: f(c.probas)))
+    add("committee_std", {"regression_committee"},
+        "std of the regression committee's predictions",
+        _top_k_query("committee_std", lambda c, r: C.committee_std(c.predictions)),
+        task="regression")
+    add("novelty", {"X", "labeled"}, "distance to the nearest labeled sample",
+        _top_k_query("novelty", lambda c, r: novelty(c.X, labeled=c.labeled,
+                                                     candidates=c.candidates)))
+    add("k_center_greedy", {"X", "labeled"},
+        "core-set: repeatedly the point farthest from labeled + chosen (no model needed)",
+        _k_center_greedy)
+    add("kmeans_equal", {"X", "labeled"},
+        "k-means (K = classes), the same number per cluster, nearest the centre first",
+        _kmeans_equal)
+    add("kmeans_proportional", {"X", "proba"},
+        "k-means on candidates, picks per cluster by size, most uncertain first",
+        _kmeans_proportional)
+    add("iterative_proximity", {"X", "proba"},
+        "uncertainty plus a [-0.3, 0.3] bonus for distance from the batch so far",
+        _iterative_proximity)
+    add("weighted", {"X", "labeled", "proba"},
+        "rank-normalised criteria with strengths (default margin 1.0, novelty 0.5)", _weighted)
+    add("intersection", {"X", "labeled", "proba"},
+        "in the top set of margin, diversity and novelty at once, widened until full",
+        _intersection)
+    add("class_balance", {"proba"},
+        "equal share per predicted class (or given ratios), most uncertain first",
+        _class_balance)
+    return reg
+
+
+STRATEGIES: dict[str, Strategy] = _build()
+
+#: Strategies that work before any model exists (features only).
+COLD_START = ("k_center_greedy", "kmeans_equal", "random", "novelty")
+
+
+def strategy_names(task: str | None = None) -> list[str]:
+    """Registered strategy names, optionally only those for one task."""
+    return [n for n, s in STRATEGIES.items() if task is None or s.task == task]
+
+
+def get_strategy(name: str, **params) -> Strategy:
+    """Look up a strategy by its registered name, optionally with parameters.
+
+    Examples
+    --------
+    >>> get_strategy("margin").needs
+    frozenset({'proba'})
+    """
+    if name not in STRATEGIES:
+        raise UnknownNameError(
+            f"unknown strategy {name!r}; run 'labelwise strategies' for the list."
+            + did_you_mean(name, STRATEGIES)
+        )
+    s = STRATEGIES[name]
+    return s.with_params(**params) if params else s
