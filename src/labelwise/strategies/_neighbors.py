@@ -84,6 +84,27 @@ def kmeans(X, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np
         max_points_per_centroid=512,
         verbose=False,
     )
-    km.train(x)
+    # k-means++ seeding: faiss' default (k random rows) often leaves a well-separated group
+    # without a centre, so Lloyd merges two groups and splits another.
+    km.train(x, init_centroids=_kmeans_plus_plus(x, k, rng))
     d2, assign = km.index.search(x, 1)
     return assign[:, 0].astype(np.intp), np.sqrt(np.maximum(d2[:, 0].astype(np.float64), 0.0))
+
+
+def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ initial centres (Arthur and Vassilvitskii, 2007); O(n k) time, O(n) memory."""
+    n = x.shape[0]
+    centres = np.empty((k, x.shape[1]), dtype=np.float32)
+    centres[0] = x[int(rng.integers(n))]
+    d2 = np.einsum("ij,ij->i", x - centres[0], x - centres[0], dtype=np.float64)
+    for j in range(1, k):
+        total = float(d2.sum())
+        if total > 0:
+            i = int(np.searchsorted(np.cumsum(d2), rng.random() * total, side="right"))
+            i = min(i, n - 1)
+        else:  # every row coincides with a centre already
+            i = int(rng.integers(n))
+        centres[j] = x[i]
+        diff = x - centres[j]
+        np.minimum(d2, np.einsum("ij,ij->i", diff, diff, dtype=np.float64), out=d2)
+    return centres

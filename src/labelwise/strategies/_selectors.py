@@ -21,7 +21,7 @@ from labelwise._validation import (
     resolve_candidates,
 )
 from labelwise.errors import EmptyPoolError, InvalidInputError
-from labelwise.strategies._neighbors import as_f32, kmeans, nearest_distance
+from labelwise.strategies._neighbors import kmeans, nearest_distance
 
 __all__ = [
     "top_k",
@@ -136,7 +136,10 @@ def k_center_greedy(
 
 
 def k_center_greedy_with_gain(X, *, labeled, batch_size, candidates=None, random_state=None):
-    """Like :func:`k_center_greedy`, also returning each pick's distance at pick time."""
+    """Like :func:`k_center_greedy`, also returning each pick's distance at pick time.
+
+    The distance of a random first pick (nothing labeled) is reported as 0.
+    """
     Xf = check_X(X)
     lab, cand = resolve_candidates(Xf.shape[0], labeled, candidates)
     b = min(check_batch_size(batch_size), cand.size)
@@ -154,7 +157,8 @@ def k_center_greedy_with_gain(X, *, labeled, batch_size, candidates=None, random
             j = int(rng.integers(cand.size))
         else:
             j = int(np.argmax(min_d2))
-        picks[t], gains[t] = j, np.sqrt(min_d2[j])
+        # a random first pick (nothing labeled) has no distance to report: record 0, not inf
+        picks[t], gains[t] = j, (np.sqrt(min_d2[j]) if np.isfinite(min_d2[j]) else 0.0)
         x = Xc[j]
         d2 = sq + float(x @ x.astype(np.float64)) - 2.0 * (Xc @ x).astype(np.float64)
         np.minimum(min_d2, np.maximum(d2, 0.0), out=min_d2)
@@ -240,11 +244,17 @@ def _apportion(sizes: np.ndarray, b: int, weights: np.ndarray | None = None) -> 
             w = np.ones_like(w)
         share = np.where(open_, w, 0.0)
         ideal = remaining * share / share.sum()
-        add = np.minimum(np.floor(ideal).astype(np.int64), sizes - quota)
-        if add.sum() == 0:
-            frac = np.where(open_, ideal - np.floor(ideal), -1.0)
-            add = np.zeros_like(quota)
-            add[int(np.argmax(frac))] = 1
+        room = sizes - quota
+        full = open_ & (ideal >= room)
+        if full.any():  # these groups cannot take their share: fill them, split the rest anew
+            quota[full] = sizes[full]
+            remaining -= int(room[full].sum())
+            continue
+        # largest remainder: floors first, then one more for the largest fractional parts
+        add = np.floor(ideal).astype(np.int64)
+        left = remaining - int(add.sum())
+        frac = np.where(open_, ideal - add, -1.0)
+        add[np.argsort(-frac, kind="stable")[:left]] += 1
         quota += add
         remaining -= int(add.sum())
     return quota

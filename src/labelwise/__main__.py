@@ -1,0 +1,5 @@
+"""``python -m labelwise`` runs the CLI."""
+
+from labelwise.cli import main
+
+main()

@@ -1,0 +1,256 @@
+"""``labelwise bench`` and ``labelwise demo``: simulated active learning with known labels."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from labelwise.cli._app import app, err, out, progress_bar, usage_error
+from labelwise.errors import InvalidInputError, UnknownNameError, did_you_mean
+from labelwise.io import load_dataset
+from labelwise.loop._bench import run_bench
+from labelwise.loop._plot import plot_learning_curves
+from labelwise.strategies import STRATEGIES, strategy_names
+
+DEMO_STRATEGIES = (
+    "random",
+    "margin",
+    "entropy",
+    "least_confidence",
+    "k_center_greedy",
+    "kmeans_proportional",
+    "weighted",
+)
+
+
+def parse_strategies(text: str) -> list[str]:
+    """Split a comma list of strategy names; ``all`` means every classification strategy."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if names == ["all"]:
+        return strategy_names("classification")
+    if not names:
+        raise InvalidInputError("--strategies is empty; e.g. --strategies margin,random.")
+    for n in names:
+        if n not in STRATEGIES:
+            raise UnknownNameError(
+                f"unknown strategy {n!r} in --strategies; run 'labelwise strategies' for the list."
+                + did_you_mean(n, STRATEGIES)
+            )
+    return names
+
+
+def _default_out(prefix: str) -> Path:
+    return Path(f"labelwise-{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _prepare_out(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"--out {str(path)!r} is a file; give a folder.")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def print_results(results: dict) -> None:
+    """Print the AUBC table and the labels-vs-metric table."""
+    strategies = results["strategies"]
+    rand = strategies.get("random", {}).get("aubc_mean")
+    ordered = sorted(strategies.items(), key=lambda kv: -kv[1]["aubc_mean"])
+    metric = results["metric"]
+    t = Table(
+        title=f"AUBC ({metric}) on {results['dataset']}: {results['model']}, "
+        f"batch {results['batch']}, {results['budget']} labels, "
+        f"{len(results['seeds'])} seed(s)"
+    )
+    t.add_column("strategy")
+    t.add_column("AUBC mean ± std", justify="right")
+    if rand is not None:
+        t.add_column("vs random", justify="right")
+    t.add_column(f"final {metric}", justify="right")
+    t.add_column("would stop at (median labels, rule)")
+    t.add_column("s / round", justify="right")
+    for name, r in ordered:
+        row = [name, f"{r['aubc_mean']:.4f} ± {r['aubc_std']:.4f}"]
+        if rand is not None:
+            row.append("-" if name == "random" else f"{r['aubc_mean'] - rand:+.4f}")
+        row.append(f"{r['mean_curve'][-1]:.4f}")
+        stops = [s for s in r["stopping"] if s]
+        if stops:
+            rules = sorted({s["rule"] for s in stops})
+            row.append(
+                f"{int(np.median([s['labels'] for s in stops]))} ({', '.join(rules)}; "
+                f"{len(stops)}/{len(r['stopping'])} seeds)"
+            )
+        else:
+            row.append("did not fire")
+        row.append(f"{r['seconds_per_round']:.3f}")
+        t.add_row(*row)
+    out.print(t)
+    labels = ordered[0][1]["labels"]
+    picks = sorted({int(i) for i in np.linspace(0, len(labels) - 1, num=min(7, len(labels)))})
+    t2 = Table(title=f"labels vs mean test {metric}")
+    t2.add_column("labels", justify="right")
+    for name, _ in ordered:
+        t2.add_column(name, justify="right")
+    for i in picks:
+        t2.add_row(str(labels[i]), *[f"{r['mean_curve'][i]:.4f}" for _, r in ordered])
+    out.print(t2)
+    for note in results.get("notes", []):
+        err.print(f"note: {note}", highlight=False)
+
+
+def run_and_report(ds, out_dir: Path, *, quiet: bool, **kw) -> dict:
+    """Run the bench with a progress bar, write results.json and the PNG, print tables."""
+    out_dir = _prepare_out(out_dir)
+    with progress_bar(f"bench {ds.name}", enabled=not quiet) as (set_total, advance):
+        results = run_bench(ds.X, ds.y, dataset=ds.name, progress=advance, on_total=set_total, **kw)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    png = plot_learning_curves(results, out_dir / "learning_curve.png")
+    if not quiet:
+        print_results(results)
+    return {"results": out_dir / "results.json", "plot": png}
+
+
+@app.command("bench")
+def bench_cmd(
+    data: str = typer.Option(
+        ...,
+        "--data",
+        help="CSV, .npz (X, y), svmlight file, or a bundled "
+        "set: digits, breast_cancer, wine, iris.",
+    ),
+    target: str = typer.Option(None, "--target", help="Label column of a CSV file."),
+    model: str = typer.Option("svm", "--model", help="logreg, svm, rf, knn or mlp."),
+    strategies: str = typer.Option(
+        "margin,random", "--strategies", help="Comma list of strategy names, or 'all'."
+    ),
+    initial: int = typer.Option(20, "--initial", help="Initial labeled set (every class present)."),
+    batch: int = typer.Option(1, "--batch", help="Labels queried per round."),
+    budget: str = typer.Option(
+        "all", "--budget", help="Labels to query after the initial set, or 'all' (the whole pool)."
+    ),
+    seeds: int = typer.Option(10, "--seeds", help="Repetitions with seeds 0..S-1."),
+    test_size: float = typer.Option(0.4, "--test-size", help="Share of rows held out for testing."),
+    metric: str = typer.Option(
+        "accuracy", "--metric", help="accuracy, f1 (macro) or balanced_accuracy."
+    ),
+    out_dir: Path = typer.Option(
+        None,
+        "--out",
+        help="Folder for results.json and the PNG (default: a new labelwise-bench-<time> folder).",
+    ),
+    stop_target: float = typer.Option(
+        None, "--stop-target", help="Report when the metric reaches this value."
+    ),
+    stop_patience: int = typer.Option(
+        None,
+        "--stop-patience",
+        help="Rounds without a gain of "
+        "--stop-delta before 'diminishing returns' fires "
+        "(default: rounds covering 20 labels).",
+    ),
+    stop_delta: float = typer.Option(0.005, "--stop-delta", help="Minimum gain for patience."),
+    jobs: int = typer.Option(1, "--jobs", help="Parallel workers (-1 = all cores)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON summary on stdout instead of tables."
+    ),
+) -> None:
+    """Compare strategies with random sampling in simulation on data with known labels.
+
+    Example: [cyan]labelwise bench --data breast_cancer --model svm --strategies margin,random
+    --initial 20 --batch 1 --budget all --seeds 10 --out bench-bc[/]
+    """
+    if batch < 1:
+        raise usage_error(f"--batch must be at least 1, got {batch}.")
+    if seeds < 1:
+        raise usage_error(f"--seeds must be at least 1, got {seeds}.")
+    if initial < 1:
+        raise usage_error(f"--initial must be at least 1, got {initial}.")
+    names = parse_strategies(strategies)
+    ds = load_dataset(data, target=target)
+    out_dir = out_dir or _default_out("bench")
+    paths = run_and_report(
+        ds,
+        out_dir,
+        quiet=as_json,
+        model=model,
+        strategies=names,
+        initial=initial,
+        batch_size=batch,
+        budget=budget,
+        seeds=seeds,
+        test_size=test_size,
+        metric=metric,
+        stop_target=stop_target,
+        stop_k=stop_patience,
+        stop_delta=stop_delta,
+        n_jobs=jobs,
+    )
+    _finish(paths, as_json)
+
+
+def _finish(paths: dict, as_json: bool) -> None:
+    results = json.loads(paths["results"].read_text())
+    if as_json:
+        summary = {
+            k: {"aubc_mean": v["aubc_mean"], "aubc_std": v["aubc_std"]}
+            for k, v in results["strategies"].items()
+        }
+        typer.echo(
+            json.dumps(
+                {
+                    "results": str(paths["results"]),
+                    "plot": str(paths["plot"]),
+                    "notes": results["notes"],
+                    "strategies": summary,
+                }
+            )
+        )
+        return
+    out.print(f"wrote [bold]{paths['results']}[/] and [bold]{paths['plot']}[/]", highlight=False)
+
+
+@app.command("demo")
+def demo_cmd(
+    out_dir: Path = typer.Option(
+        None, "--out", help="Folder for the results (default: a new labelwise-demo-<time> folder)."
+    ),
+    seeds: int = typer.Option(3, "--seeds", help="Repetitions."),
+    jobs: int = typer.Option(-1, "--jobs", help="Parallel workers (-1 = all cores)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
+) -> None:
+    """Simulated active learning on scikit-learn's bundled digits: strategies vs random.
+
+    Logistic regression, 20 initial labels, batches of 10 up to 200 more labels;
+    writes results.json and learning_curve.png.
+
+    Example: [cyan]labelwise demo --out demo-run[/]
+    """
+    if seeds < 1:
+        raise usage_error(f"--seeds must be at least 1, got {seeds}.")
+    ds = load_dataset("digits")
+    out_dir = out_dir or _default_out("demo")
+    if not as_json:
+        out.print(
+            f"labelwise demo: {len(DEMO_STRATEGIES)} strategies on digits "
+            f"({ds.X.shape[0]} images of 8x8 pixels, 10 classes), {seeds} seed(s)"
+        )
+    paths = run_and_report(
+        ds,
+        out_dir,
+        quiet=as_json,
+        model="logreg",
+        strategies=list(DEMO_STRATEGIES),
+        initial=20,
+        batch_size=10,
+        budget=200,
+        seeds=seeds,
+        test_size=0.4,
+        metric="accuracy",
+        n_jobs=jobs,
+    )
+    _finish(paths, as_json)

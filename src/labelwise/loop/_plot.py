@@ -1,0 +1,56 @@
+"""Learning-curve plots for bench results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_learning_curves"]
+
+
+def plot_learning_curves(results: dict, path: str | Path) -> Path:
+    """Write a PNG of metric vs labels: mean ± std band per strategy, random dashed.
+
+    Each strategy's median "would stop here" point (when a stopping rule fired)
+    is marked with a dot.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    ordered = sorted(results["strategies"].items(), key=lambda kv: -kv[1]["aubc_mean"])
+    colors = plt.get_cmap("tab10")
+    for i, (name, r) in enumerate(ordered):
+        x = np.asarray(r["labels"])
+        m = np.asarray(r["mean_curve"])
+        s = np.asarray(r["std_curve"])
+        is_random = name == "random"
+        color = "black" if is_random else colors(i % 10)
+        label = f"{name} (AUBC {r['aubc_mean']:.3f} ± {r['aubc_std']:.3f})"
+        ax.plot(
+            x,
+            m,
+            color=color,
+            lw=2 if not is_random else 1.6,
+            ls="--" if is_random else "-",
+            label=label,
+        )
+        ax.fill_between(x, m - s, m + s, color=color, alpha=0.12 if not is_random else 0.08)
+        stops = [st["labels"] for st in r.get("stopping", []) if st]
+        if stops:
+            at = float(np.median(stops))
+            ax.plot([at], [np.interp(at, x, m)], "o", color=color, ms=6, mec="white")
+    title = f"{results['dataset']} · {results['model']} · batch {results['batch']}"
+    ax.set_title(f"{title} · {len(results['seeds'])} seed(s)")
+    ax.set_xlabel("labeled samples")
+    ax.set_ylabel(f"test {results['metric']}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8, title="dots: median stopping point", title_fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,11 @@
+"""Model adapters: scikit-learn classifiers and bagged committees."""
+
+from labelwise.models._sklearn import (
+    MODELS,
+    BaggingCommittee,
+    Classifier,
+    make_model,
+    model_names,
+)
+
+__all__ = ["MODELS", "BaggingCommittee", "Classifier", "make_model", "model_names"]
