@@ -51,3 +51,56 @@ def test_check_rules_reports_every_rule():
     v = check_rules(rules, hist([0.5, 0.61, 0.612, 0.611]))
     assert v["label_budget"] is None
     assert v["target_metric"] and v["diminishing_returns"]
+
+
+@dataclass
+class F:
+    """A round with every field the rules read."""
+
+    n_queried: int = 0
+    metric: float | None = None
+    cost_spent: float = 0.0
+    kappa: float | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    max_score: float | None = None
+    elapsed: float = 0.0
+
+
+def test_cost_budget():
+    from labelwise.loop import CostBudget
+
+    assert CostBudget(100).check([F(cost_spent=99.5)]) is None
+    assert "100.5 of 100 spent" in CostBudget(100).check([F(cost_spent=100.5)])
+
+
+def test_stabilizing_predictions_needs_k_rounds_above_threshold():
+    from labelwise.loop import StabilizingPredictions
+
+    rule = StabilizingPredictions(0.99, 3)
+    assert rule.check([F(kappa=k) for k in [None, 0.8, 0.995, 0.999, 0.98]]) is None
+    assert rule.check([F(kappa=k) for k in [None, 0.995, 0.999]]) is None  # only 2 rounds
+    fired = rule.check([F(kappa=k) for k in [None, 0.8, 0.995, 0.999, 1.0]])
+    assert fired and "0.995, 0.999, 1.000" in fired
+
+
+def test_overfitting_fires_when_val_rises_while_train_falls():
+    from labelwise.loop import Overfitting
+
+    rule = Overfitting(k=2)
+    ok = [F(train_loss=t, val_loss=v) for t, v in [(0.5, 0.6), (0.4, 0.5), (0.3, 0.45)]]
+    assert rule.check(ok) is None
+    both_up = [F(train_loss=t, val_loss=v) for t, v in [(0.3, 0.4), (0.35, 0.5), (0.4, 0.6)]]
+    assert rule.check(both_up) is None
+    over = [F(train_loss=t, val_loss=v) for t, v in [(0.3, 0.4), (0.2, 0.5), (0.1, 0.6)]]
+    assert "validation loss rose 0.4000 -> 0.6000" in rule.check(over)
+
+
+def test_max_score_and_wall_clock():
+    from labelwise.loop import MaxScoreBelow, WallClock
+
+    assert MaxScoreBelow(0.2).check([F(max_score=0.25)]) is None
+    assert "0.15" in MaxScoreBelow(0.2).check([F(max_score=0.15)])
+    assert MaxScoreBelow(0.2).check([F(max_score=None)]) is None
+    assert WallClock(60).check([F(elapsed=59.0)]) is None
+    assert "61.0 s of 60 s" in WallClock(60).check([F(elapsed=61.0)])

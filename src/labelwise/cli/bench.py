@@ -15,6 +15,7 @@ from labelwise.errors import InvalidInputError, UnknownNameError, did_you_mean
 from labelwise.io import load_dataset
 from labelwise.loop._bench import run_bench
 from labelwise.loop._plot import plot_learning_curves
+from labelwise.loop._recommend import recommend
 from labelwise.strategies import STRATEGIES, strategy_names
 
 DEMO_STRATEGIES = (
@@ -99,6 +100,9 @@ def print_results(results: dict) -> None:
     for i in picks:
         t2.add_row(str(labels[i]), *[f"{r['mean_curve'][i]:.4f}" for _, r in ordered])
     out.print(t2)
+    for name, r in ordered:
+        if r.get("forecast"):
+            out.print(f"forecast for {name}: {r['forecast']['message']}", highlight=False)
     for note in results.get("notes", []):
         err.print(f"note: {note}", highlight=False)
 
@@ -254,3 +258,90 @@ def demo_cmd(
         n_jobs=jobs,
     )
     _finish(paths, as_json)
+
+
+@app.command("recommend")
+def recommend_cmd(
+    data: str = typer.Option(
+        ..., "--data", help="Your labeled data: CSV, .npz (X, y), svmlight, or a bundled set."
+    ),
+    target: str = typer.Option(None, "--target", help="Label column of a CSV file."),
+    model: str = typer.Option("logreg", "--model", help="logreg, svm, rf, knn or mlp."),
+    strategies: str = typer.Option(
+        "margin,entropy,least_confidence,k_center_greedy,kmeans_proportional,weighted,random",
+        "--strategies",
+        help="Comma list of candidate strategies, or 'all'; random is always added.",
+    ),
+    initial: int = typer.Option(20, "--initial", help="Initial labeled set (every class present)."),
+    batch: int = typer.Option(10, "--batch", help="Labels queried per round."),
+    budget: str = typer.Option("200", "--budget", help="Labels to query, or 'all'."),
+    seeds: int = typer.Option(5, "--seeds", help="Repetitions with seeds 0..S-1."),
+    test_size: float = typer.Option(0.4, "--test-size", help="Share of rows held out."),
+    metric: str = typer.Option("accuracy", "--metric", help="accuracy, f1 or balanced_accuracy."),
+    out_dir: Path = typer.Option(
+        None, "--out", help="Folder for recommendation.json, results.json and the PNG."
+    ),
+    jobs: int = typer.Option(1, "--jobs", help="Parallel workers (-1 = all cores)."),
+    as_json: bool = typer.Option(False, "--json", help="Print recommendation.json on stdout."),
+) -> None:
+    """Replay strategies on data you already labeled and recommend the best for it.
+
+    Ranks strategies by AUBC (mean ± std over seeds), with the labels each needed to
+    reach 95 % of the full-data metric and its time per round.
+
+    Example: [cyan]labelwise recommend --data labeled.csv --target label --model logreg
+    --strategies margin,entropy,k_center_greedy --initial 20 --batch 10 --budget 200
+    --seeds 5 --out rec[/]
+    """
+    if batch < 1 or seeds < 1 or initial < 1:
+        raise usage_error("--batch, --seeds and --initial must each be at least 1.")
+    names = parse_strategies(strategies)
+    if "random" not in names:
+        names.append("random")
+    ds = load_dataset(data, target=target)
+    out_dir = _prepare_out(out_dir or _default_out("recommend"))
+    with progress_bar(f"replay {ds.name}", enabled=not as_json) as (set_total, advance):
+        rec, results = recommend(
+            ds.X,
+            ds.y,
+            dataset=ds.name,
+            model=model,
+            strategies=names,
+            initial=initial,
+            batch_size=batch,
+            budget=budget,
+            seeds=seeds,
+            test_size=test_size,
+            metric=metric,
+            n_jobs=jobs,
+            progress=advance,
+            on_total=set_total,
+        )
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "recommendation.json").write_text(json.dumps(rec, indent=1))
+    png = plot_learning_curves(results, out_dir / "learning_curve.png")
+    if as_json:
+        typer.echo(json.dumps(rec))
+        return
+    t = Table(
+        title=f"strategies ranked for {ds.name} ({model}, {metric}); target = 95 % of "
+        f"the full-data {metric} {rec['full_data_metric']:.4f}"
+    )
+    for c in ("#", "strategy", "AUBC mean ± std", "labels to target", "s / round"):
+        t.add_column(c, justify="left" if c == "strategy" else "right")
+    for i, e in enumerate(rec["ranking"], 1):
+        t.add_row(
+            str(i),
+            e["strategy"],
+            f"{e['aubc_mean']:.4f} ± {e['aubc_std']:.4f}",
+            "not reached" if e["labels_to_target"] is None else str(e["labels_to_target"]),
+            f"{e['seconds_per_round']:.3f}",
+        )
+    out.print(t)
+    for note in results.get("notes", []):
+        err.print(f"note: {note}", highlight=False)
+    out.print(f"recommended: [bold]{rec['recommended']}[/]: {rec['why']}", highlight=False)
+    out.print(
+        f"wrote [bold]{out_dir / 'recommendation.json'}[/], results.json and {png.name}",
+        highlight=False,
+    )

@@ -32,6 +32,7 @@ from labelwise.loop._oracle import SimulatedOracle
 from labelwise.loop._stopping import (
     DiminishingReturns,
     LabelBudget,
+    StabilizingPredictions,
     StoppingRule,
     TargetMetric,
     check_rules,
@@ -173,12 +174,16 @@ def _run_one(
     result = loop.run(callback=on_round)
     hist = result.history
     stop = None
+    first_fire: dict[str, int] = {}
     for t in range(1, len(hist) + 1):
         fired = {k: v for k, v in check_rules(watch, hist[:t]).items() if v}
-        if fired:
+        for name in fired:
+            first_fire.setdefault(name, hist[t - 1].n_labeled)
+        if fired and stop is None:
             name, reason = next(iter(fired.items()))
             stop = {"seed": seed, "labels": hist[t - 1].n_labeled, "rule": name, "reason": reason}
-            break
+    if stop is not None:
+        stop["rules"] = {r.name: first_fire.get(r.name) for r in watch}
     secs = [h.seconds_select + h.seconds_fit for h in hist[1:]]
     return {
         "labels": result.labels,
@@ -296,7 +301,10 @@ def run_bench(
     notes = [note] if note else []
     if stop_k is None:
         stop_k = max(3, math.ceil(20 / batch_size))
-    watch: list[StoppingRule] = [DiminishingReturns(stop_k, stop_delta, metric)]
+    watch: list[StoppingRule] = [
+        DiminishingReturns(stop_k, stop_delta, metric),
+        StabilizingPredictions(0.99, stop_k),
+    ]
     if stop_target is not None:
         watch.insert(0, TargetMetric(stop_target, metric))
     rounds_per_run = math.ceil(budget_n / batch_size) if budget_n else 0
@@ -344,6 +352,10 @@ def run_bench(
             "seconds_per_round": float(np.mean([r["seconds_per_round"] for r in per_seed])),
             "stopping": [r["stop"] for r in per_seed],
         }
+        if stop_target is not None:
+            res_strategies[s]["forecast"] = _forecast_or_none(
+                res_strategies[s]["labels"], res_strategies[s]["mean_curve"], stop_target, metric
+            )
     return {
         "dataset": dataset,
         "n_pool": first["n_pool"],
@@ -361,6 +373,14 @@ def run_bench(
         "notes": notes,
         "strategies": res_strategies,
     }
+
+
+def _forecast_or_none(labels, curve, target, metric):
+    from labelwise.loop._forecast import forecast_labels
+
+    if len(labels) < 3:
+        return None
+    return forecast_labels(labels, curve, target, metric=metric).to_dict()
 
 
 def _plain(v):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from labelwise._validation import check_batch_size, check_indices, check_X
 from labelwise.errors import EmptyPoolError, InvalidInputError
 from labelwise.loop._metrics import get_metric
 from labelwise.loop._stopping import StoppingRule, check_rules
-from labelwise.models import BaggingCommittee, make_model
+from labelwise.models import BaggingCommittee, CalibratedClassifier, make_model
 from labelwise.strategies import QueryContext, Selection, Strategy, get_strategy
 
 __all__ = ["RoundRecord", "LoopResult", "ActiveLoop"]
@@ -41,6 +41,13 @@ class RoundRecord:
     signals: dict[str, str | None] = field(default_factory=dict)
     seconds_select: float = 0.0
     seconds_fit: float = 0.0
+    cost_spent: float = 0.0
+    kappa: float | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    max_score: float | None = None
+    elapsed: float = 0.0
+    temperature: float | None = None
 
 
 @dataclass
@@ -59,6 +66,49 @@ class LoopResult:
     def curve(self) -> list[float | None]:
         """Metric after each round."""
         return [h.metric for h in self.history]
+
+
+def check_cost(cost, n: int) -> np.ndarray:
+    """Validate a per-sample labeling cost: finite, > 0, one per pool row."""
+    c = np.asarray(cost, dtype=np.float64)
+    if c.shape != (n,):
+        raise InvalidInputError(
+            f"cost must have one value per pool row ({n}), got shape {c.shape}."
+        )
+    bad = np.flatnonzero(~np.isfinite(c) | (c <= 0))
+    if bad.size:
+        raise InvalidInputError(
+            f"cost must be finite and > 0; row {int(bad[0])} has {float(c[bad[0]])} "
+            f"({bad.size} bad row(s) in all). Give every sample a positive cost."
+        )
+    return c
+
+
+def _log_loss(y, proba, classes) -> float:
+    col = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
+    idx = np.fromiter((col[v] for v in np.asarray(y).tolist()), dtype=np.intp)
+    p = np.clip(proba[np.arange(idx.size), idx], 1e-15, 1.0)
+    return float(-np.mean(np.log(p)))
+
+
+def _kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa between two label vectors; 1.0 when both are identical (even constant)."""
+    if np.array_equal(a, b):
+        return 1.0
+    from sklearn.metrics import cohen_kappa_score
+
+    k = cohen_kappa_score(a, b)
+    return float(k) if np.isfinite(k) else 0.0
+
+
+def _max_score(sel: Selection | None) -> float | None:
+    if sel is None:
+        return None
+    if sel.criteria:
+        return float(np.max(next(iter(sel.criteria.values()))))
+    if sel.at_pick:
+        return float(np.max(next(iter(sel.at_pick.values()))))
+    return None
 
 
 class ActiveLoop:
@@ -84,6 +134,18 @@ class ActiveLoop:
         The loop also stops when the pool is exhausted.
     n_members : int, default=5
         Committee size for strategies that need a committee (bagging of ``model``).
+    cost : array-like of shape (n_samples,), optional
+        Labeling cost of every pool row (seconds, boxes, money), all > 0. Scorer
+        strategies then rank by ``score / cost**cost_lambda`` and the rounds
+        record the cost spent (for :class:`~labelwise.loop.CostBudget`).
+    cost_lambda : float, default=1.0
+    calibrate : bool, default=False
+        Temperature-scale the model's probabilities on out-of-fold predictions
+        of the labeled rows before scoring.
+    stop_set_size : int, default=1000
+        Size of the fixed random stop set on which successive models' predictions
+        are compared (Cohen's kappa, for :class:`~labelwise.loop.StabilizingPredictions`);
+        0 turns it off.
     random_state : int or None
 
     Examples
@@ -114,6 +176,10 @@ class ActiveLoop:
         metric: str = "accuracy",
         stopping: Sequence[StoppingRule] = (),
         n_members: int = 5,
+        cost=None,
+        cost_lambda: float = 1.0,
+        calibrate: bool = False,
+        stop_set_size: int = 1000,
         random_state=None,
     ):
         self.X = check_X(X)
@@ -139,13 +205,27 @@ class ActiveLoop:
             if isinstance(random_state, int | np.integer)
             else int(self._rng.integers(2**31 - 1))
         )
-        self.model = make_model(model, classes=self.classes, random_state=seed)
+        base = make_model(model, classes=self.classes, random_state=seed)
+        self.model = CalibratedClassifier(base, random_state=seed) if calibrate else base
         self.committee = (
-            BaggingCommittee(self.model, n_members=n_members, random_state=seed)
+            BaggingCommittee(base, n_members=n_members, random_state=seed)
             if "committee" in self.strategy.needs
             else None
         )
         n = self.X.shape[0]
+        self.cost = None if cost is None else check_cost(cost, n)
+        if self.cost is not None and not self.strategy.cost_aware:
+            raise InvalidInputError(
+                f"strategy {self.strategy.name!r} does not use a per-sample cost; use a scorer "
+                "strategy (e.g. margin, entropy) or 'weighted' for cost-aware selection."
+            )
+        self.cost_lambda = float(cost_lambda)
+        size = min(int(stop_set_size), n)
+        self._stop_set = np.sort(self._rng.choice(n, size=size, replace=False)) if size else None
+        self._stop_pred: np.ndarray | None = None
+        self._proba_version = -1
+        self._proba_cache: np.ndarray | None = None
+        self._t_start = time.perf_counter()
         init = check_indices(initial, n, name="initial")
         self._unlabeled = np.ones(n, dtype=bool)
         self._labeled: list[int] = []
@@ -199,9 +279,30 @@ class ActiveLoop:
 
     def evaluate(self) -> float | None:
         """The metric on the evaluation set, or None without one."""
+        return self._evaluate()[0]
+
+    def _evaluate(self) -> tuple[float | None, float | None]:
+        """(metric, log loss) on the evaluation set."""
         if self.X_eval is None or not self._fitted:
-            return None
-        return self._metric(self.y_eval, self.model.predict(self.X_eval))
+            return None, None
+        proba = self.model.predict_proba(self.X_eval)
+        pred = self.classes[proba.argmax(axis=1)]
+        return self._metric(self.y_eval, pred), _log_loss(self.y_eval, proba, self.classes)
+
+    def _diagnostics(self) -> dict:
+        """Everything the stopping rules read, for the round just finished."""
+        metric, val_loss = self._evaluate()
+        out = {"metric": metric, "val_loss": val_loss, "kappa": None, "train_loss": None}
+        if not self._fitted:
+            return out
+        proba = self._pool_proba()
+        out["train_loss"] = _log_loss(self.y_labeled, proba[self.labeled], self.classes)
+        if self._stop_set is not None:
+            pred = proba[self._stop_set].argmax(axis=1)
+            if self._stop_pred is not None:
+                out["kappa"] = _kappa(self._stop_pred, pred)
+            self._stop_pred = pred
+        return out
 
     def select(self, batch_size: int | None = None) -> Selection:
         """Choose the next batch (does not label it)."""
@@ -214,33 +315,49 @@ class ActiveLoop:
         if model_needs and not self._fitted:
             strategy, note = get_strategy("k_center_greedy"), COLD_START_NOTE
         ctx = self._context(strategy, cand)
+        if ctx.cost is not None and not strategy.cost_aware:  # cold-start fallback
+            ctx = replace(ctx, cost=None)
         sel = strategy.query(ctx, b, self._rng)
         if note:
             sel.note = note
         return sel
 
+    def _pool_proba(self) -> np.ndarray:
+        """Probabilities of the current model for every pool row, computed once per version."""
+        if self._proba_version != self.model_version:
+            self._proba_cache = self.model.predict_proba(self.X)
+            self._proba_version = self.model_version
+        return self._proba_cache
+
     def _context(self, strategy: Strategy, cand: np.ndarray) -> QueryContext:
         needs = strategy.needs
-        Xc = self.X[cand] if needs & {"proba", "committee"} else None
+        Xc = self.X[cand] if "committee" in needs else None
         return QueryContext(
             candidates=cand,
             labeled=self.labeled,
             X=self.X if needs & {"X", "labeled"} else None,
-            proba=self.model.predict_proba(Xc) if "proba" in needs else None,
+            proba=self._pool_proba()[cand] if "proba" in needs else None,
             probas=self.committee.predict_proba(Xc) if "committee" in needs else None,
             n_classes=self.classes.size,
+            cost=None if self.cost is None else self.cost[cand],
         )
 
     def _record(self, rnd: int, sel: Selection | None, t_sel: float, t_fit: float) -> RoundRecord:
+        queried = self.labeled[self._n_initial :]
+        spent = float(self.cost[queried].sum()) if self.cost is not None else float(queried.size)
         rec = RoundRecord(
             round=rnd,
             n_labeled=len(self._labeled),
             n_queried=len(self._labeled) - self._n_initial,
-            metric=self.evaluate(),
             model_version=self.model_version,
             selection=sel,
             seconds_select=t_sel,
             seconds_fit=t_fit,
+            cost_spent=spent,
+            max_score=_max_score(sel),
+            elapsed=time.perf_counter() - self._t_start,
+            temperature=getattr(self.model, "temperature_", None),
+            **self._diagnostics(),
         )
         self.history.append(rec)
         rec.signals = check_rules(self.stopping, self.history)
@@ -268,6 +385,16 @@ class ActiveLoop:
         self.fit()
         t2 = time.perf_counter()
         return self._record(len(self.history), sel, t1 - t0, t2 - t1)
+
+    def forecast(self, target: float, **kw):
+        """Labels needed to reach ``target`` from the learning curve so far (see :mod:`._forecast`)."""
+        from labelwise.loop._forecast import forecast_labels
+
+        pts = [(h.n_labeled, h.metric) for h in self.history if h.metric is not None]
+        if len(pts) < 3:
+            raise InvalidInputError("a forecast needs an evaluation set and at least 3 rounds.")
+        x, y = zip(*pts, strict=True)
+        return forecast_labels(x, y, target, metric=self.metric_name, **kw)
 
     def run(
         self,

@@ -43,6 +43,36 @@ def plot_learning_curves(results: dict, path: str | Path) -> Path:
         if stops:
             at = float(np.median(stops))
             ax.plot([at], [np.interp(at, x, m)], "o", color=color, ms=6, mec="white")
+    best_name, best = ordered[0]
+    fc = best.get("forecast")
+    if fc and fc.get("params") and fc.get("more_labels"):
+        from labelwise.loop._forecast import power_law
+
+        last = best["labels"][-1]
+        end = fc["labels_needed"] if fc["labels_needed"] else 2 * last
+        end = min(end, 3 * last)
+        xs = np.linspace(best["labels"][0], end, 200)
+        ax.plot(
+            xs,
+            power_law(xs, *fc["params"]),
+            ":",
+            color="gray",
+            lw=1.5,
+            label=f"{best_name}: forecast to {fc['target']:g} ({fc['level']:.0%} interval)",
+        )
+        ax.axhline(fc["target"], color="gray", lw=0.8, ls="-.")
+        if fc["labels_needed"]:
+            lo = last + fc["low"]
+            hi = last + fc["high"] if fc["high"] is not None else end
+            ax.errorbar(
+                [fc["labels_needed"]],
+                [fc["target"]],
+                fmt="s",
+                color="gray",
+                xerr=[[fc["labels_needed"] - lo], [max(hi - fc["labels_needed"], 0)]],
+                capsize=4,
+                ms=5,
+            )
     title = f"{results['dataset']} · {results['model']} · batch {results['batch']}"
     ax.set_title(f"{title} · {len(results['seeds'])} seed(s)")
     ax.set_xlabel("labeled samples")

@@ -13,12 +13,29 @@ from typing import Protocol
 
 from labelwise.errors import InvalidInputError
 
-__all__ = ["StoppingRule", "LabelBudget", "TargetMetric", "DiminishingReturns", "check_rules"]
+__all__ = [
+    "StoppingRule",
+    "LabelBudget",
+    "CostBudget",
+    "TargetMetric",
+    "DiminishingReturns",
+    "StabilizingPredictions",
+    "Overfitting",
+    "MaxScoreBelow",
+    "WallClock",
+    "check_rules",
+]
 
 
 class _Round(Protocol):
     n_queried: int
     metric: float | None
+    cost_spent: float
+    kappa: float | None
+    train_loss: float | None
+    val_loss: float | None
+    max_score: float | None
+    elapsed: float
 
 
 class StoppingRule(Protocol):
@@ -88,6 +105,109 @@ class DiminishingReturns:
                 f"best {self.metric} improved by {max(gain, 0.0):.4f} over the last {self.k} "
                 f"rounds (less than {self.delta:g})"
             )
+        return None
+
+
+@dataclass(frozen=True)
+class CostBudget:
+    """Stop once the labeling cost spent (e.g. seconds, or boxes) reaches ``budget``."""
+
+    budget: float
+    name: str = "cost_budget"
+
+    def __post_init__(self):
+        if not self.budget >= 0:
+            raise InvalidInputError(f"cost budget must be >= 0, got {self.budget}.")
+
+    def check(self, history):  # noqa: D102
+        if history and history[-1].cost_spent >= self.budget:
+            return f"cost budget reached: {history[-1].cost_spent:g} of {self.budget:g} spent"
+        return None
+
+
+@dataclass(frozen=True)
+class StabilizingPredictions:
+    """Stop when successive models agree on a fixed stop set: Cohen's κ >= ``threshold`` for ``k`` rounds.
+
+    References
+    ----------
+    Bloodgood, M. and Vijay-Shanker, K. (2009). A method for stopping active
+    learning based on stabilizing predictions and the need for user-adjustable
+    stopping. CoNLL.
+    """
+
+    threshold: float = 0.99
+    k: int = 3
+    name: str = "stabilizing_predictions"
+
+    def __post_init__(self):
+        if self.k < 1 or not 0 < self.threshold <= 1:
+            raise InvalidInputError("stabilizing predictions needs k >= 1 and 0 < threshold <= 1.")
+
+    def check(self, history):  # noqa: D102
+        kappas = [h.kappa for h in history if h.kappa is not None]
+        if len(kappas) < self.k or min(kappas[-self.k :]) < self.threshold:
+            return None
+        shown = ", ".join(f"{v:.3f}" for v in kappas[-self.k :])
+        return (
+            f"successive models agree on the stop set: Cohen's kappa >= {self.threshold:g} "
+            f"for {self.k} rounds ({shown})"
+        )
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    """Stop when validation loss rose for ``k`` rounds in a row while training loss fell."""
+
+    k: int = 2
+    name: str = "overfitting"
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise InvalidInputError(f"overfitting needs k >= 1 rounds, got {self.k}.")
+
+    def check(self, history):  # noqa: D102
+        pairs = [(h.train_loss, h.val_loss) for h in history]
+        pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
+        if len(pairs) <= self.k:
+            return None
+        tail = pairs[-self.k - 1 :]
+        val_up = all(b[1] > a[1] for a, b in zip(tail, tail[1:], strict=False))
+        train_down = all(b[0] < a[0] for a, b in zip(tail, tail[1:], strict=False))
+        if val_up and train_down:
+            return (
+                f"validation loss rose {tail[0][1]:.4f} -> {tail[-1][1]:.4f} over {self.k} rounds "
+                f"while training loss fell {tail[0][0]:.4f} -> {tail[-1][0]:.4f}"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class MaxScoreBelow:
+    """Stop when the best remaining candidate's score is below ``threshold``."""
+
+    threshold: float
+    name: str = "max_score"
+
+    def check(self, history):  # noqa: D102
+        if history and history[-1].max_score is not None and history[-1].max_score < self.threshold:
+            return (
+                f"the highest score left in the pool, {history[-1].max_score:.4g}, "
+                f"is below {self.threshold:g}"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class WallClock:
+    """Stop once the run has taken ``seconds`` of wall-clock time."""
+
+    seconds: float
+    name: str = "wall_clock"
+
+    def check(self, history):  # noqa: D102
+        if history and history[-1].elapsed >= self.seconds:
+            return f"wall-clock limit: {history[-1].elapsed:.1f} s of {self.seconds:g} s used"
         return None
 
 

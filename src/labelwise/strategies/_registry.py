@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelwise._validation import check_batch_size
-from labelwise.errors import EmptyPoolError, MissingRequirementError, UnknownNameError, did_you_mean
+from labelwise.errors import (
+    EmptyPoolError,
+    InvalidInputError,
+    MissingRequirementError,
+    UnknownNameError,
+    did_you_mean,
+)
 from labelwise.strategies import _committee as C
 from labelwise.strategies import _uncertainty as U
 from labelwise.strategies._novelty import novelty, representativeness
@@ -76,6 +82,7 @@ class QueryContext:
     probas: np.ndarray | None = None
     predictions: np.ndarray | None = None
     n_classes: int | None = None
+    cost: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -159,11 +166,18 @@ class Strategy:
     query_fn: Callable[[QueryContext, int, np.random.Generator, Mapping], Selection]
     params: Mapping = field(default_factory=dict)
     task: str = "classification"
+    cost_aware: bool = False
 
     def with_params(self, **params) -> Strategy:
         """Return a copy with parameters (e.g. ``uncertainty="entropy"``) changed."""
         return Strategy(
-            self.name, self.needs, self.summary, self.query_fn, {**self.params, **params}, self.task
+            self.name,
+            self.needs,
+            self.summary,
+            self.query_fn,
+            {**self.params, **params},
+            self.task,
+            self.cost_aware,
         )
 
     def query(self, context: QueryContext, batch_size: int, random_state=None) -> Selection:
@@ -178,6 +192,11 @@ class Strategy:
                 raise MissingRequirementError(
                     f"strategy {self.name!r} needs {_NEED_HINT[need]}, which was not given."
                 )
+        if context.cost is not None and not self.cost_aware:
+            raise InvalidInputError(
+                f"strategy {self.name!r} does not use a per-sample cost; use a scorer strategy "
+                "(e.g. margin, entropy) or 'weighted' for cost-aware selection."
+            )
         return self.query_fn(context, b, np.random.default_rng(random_state), self.params)
 
 
@@ -206,11 +225,22 @@ def _uncertainty(ctx: QueryContext, params: Mapping) -> tuple[str, np.ndarray]:
     return name, UNCERTAINTY_SCORERS[name](ctx.proba)
 
 
+def cost_adjusted(scores: np.ndarray, cost: np.ndarray, cost_lambda: float) -> np.ndarray:
+    """Cost-aware score ``score / cost**lambda`` (cost > 0, checked by the caller)."""
+    return scores / np.power(cost, cost_lambda)
+
+
 def _top_k_query(name: str, score: Callable[[QueryContext, np.random.Generator], np.ndarray]):
     def query(ctx, b, rng, params):
         s = score(ctx, rng)
-        pos = top_positions(s, b, rng)
-        return Selection(name, ctx.candidates[pos], ctx.candidates, {name: s})
+        criteria = {name: s}
+        ranked = s
+        if ctx.cost is not None:
+            lam = float(params.get("cost_lambda", 1.0))
+            ranked = cost_adjusted(s, ctx.cost, lam)
+            criteria = {name: s, "cost": ctx.cost, f"{name}_per_cost": ranked}
+        pos = top_positions(ranked, b, rng)
+        return Selection(name, ctx.candidates[pos], ctx.candidates, criteria)
 
     return query
 
@@ -279,7 +309,12 @@ def _criteria(ctx, params, rng, default: tuple[str, ...]) -> dict[str, np.ndarra
 
 def _weighted(ctx, b, rng, params):
     strengths = dict(params.get("strengths") or {"margin": 1.0, "novelty": 0.5})
-    crit = _criteria(ctx, {**params, "criteria": tuple(strengths)}, rng, ())
+    if ctx.cost is not None:  # cheaper is better: cost enters with a negative strength
+        strengths.setdefault("cost", -float(params.get("cost_lambda", 1.0)))
+    names = tuple(k for k in strengths if k != "cost" or ctx.cost is None)
+    crit = _criteria(ctx, {**params, "criteria": names}, rng, ())
+    if ctx.cost is not None:
+        crit["cost"] = ctx.cost
     idx = weighted(crit, strengths=strengths, batch_size=b, candidates=ctx.candidates,
                    random_state=rng)
     return Selection("weighted", idx, ctx.candidates, crit)
@@ -303,7 +338,8 @@ def _build() -> dict[str, Strategy]:
     reg: dict[str, Strategy] = {}
 
     def add(name, needs, summary, fn, task="classification"):
-        reg[name] = Strategy(name, frozenset(needs), summary, fn, {}, task)
+        top_k_based = fn.__name__ == "query" or name == "weighted"
+        reg[name] = Strategy(name, frozenset(needs), summary, fn, {}, task, top_k_based)
 
     lines = {
         "least_confidence": "1 - p1: the model's top class is least probable",
