@@ -133,3 +133,17 @@ def check_scores(scores, n_candidates: int | None = None, *, name: str = "scores
     if not np.isfinite(s).all():
         raise InvalidInputError(f"{name} contains NaN or inf values.")
     return s
+
+
+def check_multilabel_proba(proba, *, name: str = "proba") -> np.ndarray:
+    """Validate per-label probabilities P(label present), shape (n_samples, n_labels), in [0, 1]."""
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 1:
+        raise InvalidInputError(
+            f"{name} must have shape (n_samples, n_labels), got an array of shape {p.shape}."
+        )
+    if not np.isfinite(p).all():
+        raise InvalidInputError(f"{name} contains NaN or inf values.")
+    if (p < -_SUM_TOL).any() or (p > 1 + _SUM_TOL).any():
+        raise InvalidInputError(f"{name} has values outside [0, 1]; pass per-label probabilities.")
+    return np.clip(p, 0.0, 1.0)

@@ -49,14 +49,18 @@ def progress_bar(description: str, *, enabled: bool = True):
     )
     task = bar.add_task(description, total=None)
 
+    started = []
+
     def set_total(total: int) -> None:
         bar.update(task, total=total)
         bar.start()
+        started.append(True)
 
     try:
         yield set_total, (lambda n=1: bar.advance(task, n))
     finally:
-        bar.stop()
+        if started:
+            bar.stop()
 
 
 def main() -> None:

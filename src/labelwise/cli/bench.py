@@ -29,11 +29,35 @@ DEMO_STRATEGIES = (
 )
 
 
-def parse_strategies(text: str) -> list[str]:
-    """Split a comma list of strategy names; ``all`` means every classification strategy."""
+TASK_HELP = (
+    "classification, regression (metric r2 or neg_rmse) or multilabel (several --target columns)."
+)
+MODEL_HELP = (
+    "Classification/multi-label: logreg, svm, rf, knn, mlp. Regression: ridge, rf, gp, knn. "
+    "Default: svm (bench), logreg (recommend), ridge (regression)."
+)
+
+
+RECOMMEND_DEFAULT = (
+    "margin",
+    "entropy",
+    "least_confidence",
+    "k_center_greedy",
+    "kmeans_proportional",
+    "weighted",
+    "random",
+)
+RECOMMEND_DEFAULTS = {
+    "regression": ("committee_std", "k_center_greedy", "random"),
+    "multilabel": ("multilabel_mean", "multilabel_max", "k_center_greedy", "random"),
+}
+
+
+def parse_strategies(text: str, task: str = "classification") -> list[str]:
+    """Split a comma list of strategy names; ``all`` means every strategy for the task."""
     names = [s.strip() for s in text.split(",") if s.strip()]
     if names == ["all"]:
-        return strategy_names("classification")
+        return strategy_names(task)
     if not names:
         raise InvalidInputError("--strategies is empty; e.g. --strategies margin,random.")
     for n in names:
@@ -127,10 +151,16 @@ def bench_cmd(
         help="CSV, .npz (X, y), svmlight file, or a bundled "
         "set: digits, breast_cancer, wine, iris.",
     ),
-    target: str = typer.Option(None, "--target", help="Label column of a CSV file."),
-    model: str = typer.Option("svm", "--model", help="logreg, svm, rf, knn or mlp."),
+    target: str = typer.Option(
+        None, "--target", help="Label column of a CSV file (a comma list for multi-label)."
+    ),
+    task: str = typer.Option("classification", "--task", help=TASK_HELP),
+    model: str = typer.Option(None, "--model", help=MODEL_HELP),
     strategies: str = typer.Option(
-        "margin,random", "--strategies", help="Comma list of strategy names, or 'all'."
+        None,
+        "--strategies",
+        help="Comma list of strategy names, or 'all' "
+        "(default: margin,random; committee_std,random for regression).",
     ),
     initial: int = typer.Option(20, "--initial", help="Initial labeled set (every class present)."),
     batch: int = typer.Option(1, "--batch", help="Labels queried per round."),
@@ -140,7 +170,10 @@ def bench_cmd(
     seeds: int = typer.Option(10, "--seeds", help="Repetitions with seeds 0..S-1."),
     test_size: float = typer.Option(0.4, "--test-size", help="Share of rows held out for testing."),
     metric: str = typer.Option(
-        "accuracy", "--metric", help="accuracy, f1 (macro) or balanced_accuracy."
+        None,
+        "--metric",
+        help="accuracy (default), f1 (macro), balanced_accuracy; regression: "
+        "r2 (default), neg_rmse; multi-label: micro_f1 (default), subset_accuracy, hamming_score.",
     ),
     out_dir: Path = typer.Option(
         None,
@@ -174,13 +207,15 @@ def bench_cmd(
         raise usage_error(f"--seeds must be at least 1, got {seeds}.")
     if initial < 1:
         raise usage_error(f"--initial must be at least 1, got {initial}.")
-    names = parse_strategies(strategies)
+    names = parse_strategies(strategies or _default_strategies(task), task)
     ds = load_dataset(data, target=target)
     out_dir = out_dir or _default_out("bench")
     paths = run_and_report(
         ds,
         out_dir,
         quiet=as_json,
+        task=task,
+        labels=ds.target_names if task == "multilabel" else None,
         model=model,
         strategies=names,
         initial=initial,
@@ -195,6 +230,15 @@ def bench_cmd(
         n_jobs=jobs,
     )
     _finish(paths, as_json)
+
+
+def _default_strategies(task: str) -> str:
+    first = {
+        "classification": "margin",
+        "regression": "committee_std",
+        "multilabel": "multilabel_mean",
+    }
+    return f"{first.get(task, 'margin')},random"
 
 
 def _finish(paths: dict, as_json: bool) -> None:
@@ -265,19 +309,29 @@ def recommend_cmd(
     data: str = typer.Option(
         ..., "--data", help="Your labeled data: CSV, .npz (X, y), svmlight, or a bundled set."
     ),
-    target: str = typer.Option(None, "--target", help="Label column of a CSV file."),
-    model: str = typer.Option("logreg", "--model", help="logreg, svm, rf, knn or mlp."),
+    target: str = typer.Option(
+        None, "--target", help="Label column of a CSV file (a comma list for multi-label)."
+    ),
+    task: str = typer.Option("classification", "--task", help=TASK_HELP),
+    model: str = typer.Option(None, "--model", help=MODEL_HELP),
     strategies: str = typer.Option(
-        "margin,entropy,least_confidence,k_center_greedy,kmeans_proportional,weighted,random",
+        None,
         "--strategies",
-        help="Comma list of candidate strategies, or 'all'; random is always added.",
+        help="Comma list of candidate strategies, or 'all'; random is always added "
+        f"(default: {','.join(RECOMMEND_DEFAULT)}; for regression "
+        "committee_std,predictive_std,k_center_greedy).",
     ),
     initial: int = typer.Option(20, "--initial", help="Initial labeled set (every class present)."),
     batch: int = typer.Option(10, "--batch", help="Labels queried per round."),
     budget: str = typer.Option("200", "--budget", help="Labels to query, or 'all'."),
     seeds: int = typer.Option(5, "--seeds", help="Repetitions with seeds 0..S-1."),
     test_size: float = typer.Option(0.4, "--test-size", help="Share of rows held out."),
-    metric: str = typer.Option("accuracy", "--metric", help="accuracy, f1 or balanced_accuracy."),
+    metric: str = typer.Option(
+        None,
+        "--metric",
+        help="As for bench: accuracy, f1, balanced_accuracy, r2, neg_rmse, "
+        "micro_f1, subset_accuracy, hamming_score.",
+    ),
     out_dir: Path = typer.Option(
         None, "--out", help="Folder for recommendation.json, results.json and the PNG."
     ),
@@ -295,7 +349,9 @@ def recommend_cmd(
     """
     if batch < 1 or seeds < 1 or initial < 1:
         raise usage_error("--batch, --seeds and --initial must each be at least 1.")
-    names = parse_strategies(strategies)
+    if strategies is None:
+        strategies = ",".join(RECOMMEND_DEFAULTS.get(task, RECOMMEND_DEFAULT))
+    names = parse_strategies(strategies, task)
     if "random" not in names:
         names.append("random")
     ds = load_dataset(data, target=target)
@@ -305,7 +361,9 @@ def recommend_cmd(
             ds.X,
             ds.y,
             dataset=ds.name,
-            model=model,
+            task=task,
+            labels=ds.target_names if task == "multilabel" else None,
+            model=model or ("logreg" if task != "regression" else None),
             strategies=names,
             initial=initial,
             batch_size=batch,
@@ -324,8 +382,8 @@ def recommend_cmd(
         typer.echo(json.dumps(rec))
         return
     t = Table(
-        title=f"strategies ranked for {ds.name} ({model}, {metric}); target = 95 % of "
-        f"the full-data {metric} {rec['full_data_metric']:.4f}"
+        title=f"strategies ranked for {ds.name} ({rec['model']}, {rec['metric']}); target = "
+        f"95 % of the full-data {rec['metric']} {rec['full_data_metric']:.4f}"
     )
     for c in ("#", "strategy", "AUBC mean ± std", "labels to target", "s / round"):
         t.add_column(c, justify="left" if c == "strategy" else "right")

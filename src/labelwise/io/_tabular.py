@@ -12,7 +12,7 @@ from labelwise.errors import DataFileError
 __all__ = ["Dataset", "BUNDLED", "load_dataset"]
 
 #: scikit-learn's bundled data sets, available offline.
-BUNDLED = ("digits", "breast_cancer", "wine", "iris")
+BUNDLED = ("digits", "breast_cancer", "wine", "iris", "diabetes")
 SVMLIGHT_SUFFIXES = (".svm", ".libsvm", ".txt", ".svmlight")
 
 
@@ -24,6 +24,7 @@ class Dataset:
     y: np.ndarray
     name: str
     feature_names: list[str]
+    target_names: list[str] | None = None
 
 
 def load_dataset(spec: str, *, target: str | None = None) -> Dataset:
@@ -32,11 +33,12 @@ def load_dataset(spec: str, *, target: str | None = None) -> Dataset:
     Parameters
     ----------
     spec : str
-        ``digits``, ``breast_cancer``, ``wine``, ``iris``, or a path to a CSV file
+        ``digits``, ``breast_cancer``, ``wine``, ``iris``, ``diabetes`` (regression),
+        or a path to a CSV file
         (needs ``target``), an ``.npz`` with arrays ``X`` and ``y``, or an
         svmlight/LIBSVM text file (``.svm``, ``.libsvm``, ``.txt``).
     target : str, optional
-        The label column of a CSV file.
+        The label column of a CSV file; a comma list of 0/1 columns for multi-label.
 
     Raises
     ------
@@ -94,18 +96,30 @@ def _csv(path: Path, target: str | None) -> Dataset:
         raise DataFileError(
             f"{path}: name the label column with --target; the columns are: {', '.join(cols)}."
         )
-    if target not in df.columns:
-        from labelwise.errors import did_you_mean
+    targets = [t.strip() for t in target.split(",") if t.strip()]
+    for t in targets:
+        if t not in df.columns:
+            from labelwise.errors import did_you_mean
 
-        raise DataFileError(
-            f"{path}: target column {target!r} not found; the columns are: {', '.join(cols)}."
-            + did_you_mean(target, cols)
-        )
-    y_col = df[target]
-    if y_col.isna().any():
-        row = int(np.flatnonzero(y_col.isna().to_numpy())[0]) + 2  # 1-based, after the header
-        raise DataFileError(f"{path}, line {row}: the target {target!r} is empty; label every row.")
-    feats = df.drop(columns=[target])
+            raise DataFileError(
+                f"{path}: target column {t!r} not found; the columns are: {', '.join(cols)}."
+                + did_you_mean(t, cols)
+            )
+    for t in targets:
+        missing = df[t].isna().to_numpy()
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0]) + 2  # 1-based, after the header
+            raise DataFileError(f"{path}, line {row}: the target {t!r} is empty; label every row.")
+    if len(targets) == 1:
+        y = df[targets[0]].to_numpy()
+    else:  # several 0/1 columns: a multi-label target
+        y = df[targets].to_numpy()
+        if not np.isin(y, (0, 1)).all():
+            raise DataFileError(
+                f"{path}: with several --target columns (multi-label) each must hold 0 or 1."
+            )
+        y = y.astype(int)
+    feats = df.drop(columns=targets)
     non_numeric = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if non_numeric:
         raise DataFileError(
@@ -116,9 +130,10 @@ def _csv(path: Path, target: str | None) -> Dataset:
         raise DataFileError(f"{path}: no feature columns besides the target {target!r}.")
     return Dataset(
         feats.to_numpy(dtype=np.float64),
-        y_col.to_numpy(),
+        y,
         path.stem,
         [str(c) for c in feats.columns],
+        targets,
     )
 
 
@@ -136,9 +151,10 @@ def _npz(path: Path) -> Dataset:
         if isinstance(e, DataFileError):
             raise
         raise DataFileError(f"{path}: cannot read as .npz ({e}).") from None
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+    if X.ndim != 2 or y.ndim not in (1, 2) or X.shape[0] != y.shape[0]:
         raise DataFileError(
-            f"{path}: X must be 2-D and y 1-D with one label per row; got X {X.shape}, y {y.shape}."
+            f"{path}: X must be 2-D and y 1-D (or a 2-D 0/1 multi-label matrix) with one row "
+            f"per sample; got X {X.shape}, y {y.shape}."
         )
     if not np.issubdtype(X.dtype, np.number):
         raise DataFileError(f"{path}: X must be numeric, got dtype {X.dtype}.")

@@ -27,7 +27,7 @@ import numpy as np
 
 from labelwise.errors import InvalidInputError
 from labelwise.loop._loop import ActiveLoop
-from labelwise.loop._metrics import get_metric
+from labelwise.loop._metrics import DEFAULT_METRIC, METRIC_CEILING, get_metric
 from labelwise.loop._oracle import SimulatedOracle
 from labelwise.loop._stopping import (
     DiminishingReturns,
@@ -37,7 +37,7 @@ from labelwise.loop._stopping import (
     TargetMetric,
     check_rules,
 )
-from labelwise.models import make_model
+from labelwise.loop._tasks import DEFAULT_MODEL, get_task
 from labelwise.strategies import get_strategy
 
 __all__ = ["aubc", "split_pool_test", "initial_set", "resolve_budget", "run_bench"]
@@ -144,6 +144,7 @@ def _run_one(
     seed,
     strategy,
     *,
+    task,
     model,
     initial,
     batch_size,
@@ -156,12 +157,16 @@ def _run_one(
     rng = np.random.default_rng(seed)
     pool, test = split_pool_test(X.shape[0], test_size, rng)
     Xp, Xt = _standardize(X[pool], X[test])
-    init = initial_set(y[pool], initial, rng)
+    if task == "classification":
+        init = initial_set(y[pool], initial, rng)
+    else:
+        init = rng.permutation(pool.size)[:initial]
     loop = ActiveLoop(
         Xp,
         oracle=SimulatedOracle(y[pool]),
         initial=init,
         classes=classes,
+        task=task,
         model=model,
         strategy=strategy,
         batch_size=batch_size,
@@ -200,14 +205,16 @@ def run_bench(
     y,
     *,
     dataset: str = "",
-    model="svm",
+    task: str = "classification",
+    labels: Sequence[str] | None = None,
+    model=None,
     strategies: Sequence[str] = ("margin", "random"),
     initial: int = 20,
     batch_size: int = 1,
     budget="all",
     seeds: int | Sequence[int] = 10,
     test_size: float = 0.4,
-    metric: str = "accuracy",
+    metric: str | None = None,
     stop_target: float | None = None,
     stop_k: int | None = None,
     stop_delta: float = 0.005,
@@ -220,10 +227,16 @@ def run_bench(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Class labels, numbers (regression) or a 0/1 matrix (multi-label).
     dataset : str
         Name recorded in the results.
-    model : str or sklearn estimator
+    task : {"classification", "regression", "multilabel"}
+    labels : sequence of str, optional
+        Label names for multi-label (default ``label0, label1, ...``).
+    model : str or sklearn estimator, optional
+        Default ``svm`` for classification, ``ridge`` for regression, ``logreg``
+        for multi-label.
     strategies : sequence of str
         Registered strategy names; ``random`` is the baseline.
     initial, batch_size : int
@@ -255,26 +268,25 @@ def run_bench(
 
     X = np.asarray(check_X(X), dtype=np.float64)
     y = np.asarray(y)
-    if y.shape != (X.shape[0],):
+    if y.shape[:1] != (X.shape[0],):
         raise InvalidInputError(
             f"y must have one label per row of X ({X.shape[0]}), got {y.shape}."
         )
-    classes = np.unique(y)
-    if classes.size < 2:
-        raise InvalidInputError(
-            f"the target has only one class ({classes[0]!r}); active learning needs at least 2."
-        )
+    classes = _task_classes(task, y, labels)
+    model = ("svm" if task == "classification" else DEFAULT_MODEL[task]) if model is None else model
+    metric = DEFAULT_METRIC[task] if metric is None else metric
     strategies = list(dict.fromkeys(strategies))
     if not strategies:
         raise InvalidInputError("name at least one strategy, e.g. --strategies margin,random.")
     for s in strategies:
         st = get_strategy(s)
-        if st.task != "classification":
+        if st.task not in (task, "any"):
             raise InvalidInputError(
-                f"strategy {s!r} is for {st.task}, the bench runs classification."
+                f"strategy {s!r} is for {st.task}, but the bench runs {task}; run "
+                f"'labelwise strategies' for the {task} ones."
             )
-    make_model(model, classes=classes)  # fail fast on an unknown model name
-    get_metric(metric)
+    get_task(task, classes).model(model, calibrate=False, seed=0)  # fail fast on a bad name
+    get_metric(metric, task)
     seed_list = list(range(seeds)) if isinstance(seeds, int | np.integer) else list(seeds)
     if not seed_list:
         raise InvalidInputError("--seeds must be at least 1.")
@@ -285,18 +297,8 @@ def run_bench(
             f"--initial {initial} is larger than the pool ({n_pool} of {X.shape[0]} samples "
             f"after the {test_size:g} test split); lower --initial."
         )
-    if initial < classes.size:
-        raise InvalidInputError(
-            f"--initial {initial} is smaller than the number of classes ({classes.size}); "
-            "every class must be in the initial labeled set."
-        )
-    counts = dict(zip(*np.unique(y, return_counts=True), strict=True))
-    rare = [c for c, k in counts.items() if k < 2]
-    if rare:
-        raise InvalidInputError(
-            f"class(es) {[_plain(c) for c in rare[:5]]} have a single sample; each class needs at "
-            "least 2 (one may land in the test split). Drop or merge those classes."
-        )
+    if task == "classification":
+        _check_classes(y, classes, initial)
     budget_n, note = resolve_budget(budget, n_pool, initial)
     notes = [note] if note else []
     if stop_k is None:
@@ -312,6 +314,7 @@ def run_bench(
     if on_total:
         on_total(rounds_per_run * len(jobs))
     kw = dict(
+        task=task,
         model=model,
         initial=initial,
         batch_size=batch_size,
@@ -361,7 +364,8 @@ def run_bench(
         "n_pool": first["n_pool"],
         "n_test": first["n_test"],
         "n_features": int(X.shape[1]),
-        "n_classes": int(classes.size),
+        "task": task,
+        "n_classes": None if classes is None else int(classes.size),
         "model": model if isinstance(model, str) else type(model).__name__,
         "metric": metric,
         "initial": int(initial),
@@ -380,7 +384,58 @@ def _forecast_or_none(labels, curve, target, metric):
 
     if len(labels) < 3:
         return None
-    return forecast_labels(labels, curve, target, metric=metric).to_dict()
+    ceiling = METRIC_CEILING.get(metric)
+    return forecast_labels(labels, curve, target, metric=metric, ceiling=ceiling).to_dict()
+
+
+def _task_classes(task: str, y: np.ndarray, labels):
+    """The classes of a classification task, label names of a multi-label one, None else."""
+    if task == "classification":
+        if y.ndim != 1:
+            raise InvalidInputError(
+                f"classification needs one label per row; y has shape {y.shape} "
+                "(use --task multilabel for a 0/1 label matrix)."
+            )
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise InvalidInputError(
+                f"the target has only one class ({_plain(classes[0])!r}); active learning needs "
+                "at least 2."
+            )
+        return classes
+    if task == "regression":
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.number):
+            raise InvalidInputError("regression needs one numeric target per row.")
+        if np.unique(y).size < 2:
+            raise InvalidInputError("the regression target is constant; nothing to learn.")
+        return None
+    if task == "multilabel":
+        if y.ndim != 2 or not np.isin(y, (0, 1)).all():
+            raise InvalidInputError(
+                f"multi-label needs a 0/1 label matrix (n_samples, n_labels); got shape {y.shape}."
+            )
+        names = [f"label{j}" for j in range(y.shape[1])] if labels is None else list(labels)
+        if len(names) != y.shape[1]:
+            raise InvalidInputError(f"{len(names)} label names for {y.shape[1]} label columns.")
+        return np.asarray(names)
+    raise InvalidInputError(
+        f"unknown task {task!r}; choose classification, regression or multilabel."
+    )
+
+
+def _check_classes(y, classes, initial: int) -> None:
+    if initial < classes.size:
+        raise InvalidInputError(
+            f"--initial {initial} is smaller than the number of classes ({classes.size}); "
+            "every class must be in the initial labeled set."
+        )
+    counts = dict(zip(*np.unique(y, return_counts=True), strict=True))
+    rare = [c for c, k in counts.items() if k < 2]
+    if rare:
+        raise InvalidInputError(
+            f"class(es) {[_plain(c) for c in rare[:5]]} have a single sample; each class needs at "
+            "least 2 (one may land in the test split). Drop or merge those classes."
+        )
 
 
 def _plain(v):

@@ -1,7 +1,8 @@
-"""Labels-needed forecast: fit the learning curve and say how many more labels reach a target.
+"""Labels-needed forecast: fit the learning curve, say how many more labels reach a target.
 
 The curve is modelled by the inverse power law ``m(n) = a - b * n**(-c)``
-(``a`` = the ceiling the model approaches, ``b, c > 0``), fit by least squares (exactly in ``a, b`` for each ``c``).
+(``a`` = the ceiling the model approaches, ``b, c > 0``), fit by least squares
+(exactly in ``a, b`` for each ``c``).
 Labels needed for a target ``t < a``: ``n* = (b / (a - t))**(1 / c)``. The
 interval comes from a residual bootstrap: refit on fitted values plus resampled
 residuals, and take percentiles of ``n*``; a bootstrap fit whose ceiling is

@@ -15,10 +15,10 @@ import numpy as np
 
 from labelwise._validation import check_batch_size, check_indices, check_X
 from labelwise.errors import EmptyPoolError, InvalidInputError
-from labelwise.loop._metrics import get_metric
+from labelwise.loop._metrics import DEFAULT_METRIC, get_metric
 from labelwise.loop._stopping import StoppingRule, check_rules
-from labelwise.models import BaggingCommittee, CalibratedClassifier, make_model
-from labelwise.strategies import QueryContext, Selection, Strategy, get_strategy
+from labelwise.loop._tasks import DEFAULT_MODEL, DEFAULT_STRATEGY, get_task
+from labelwise.strategies import QueryContext, Selection, Strategy, get_strategy, strategy_names
 
 __all__ = ["RoundRecord", "LoopResult", "ActiveLoop"]
 
@@ -84,23 +84,6 @@ def check_cost(cost, n: int) -> np.ndarray:
     return c
 
 
-def _log_loss(y, proba, classes) -> float:
-    col = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
-    idx = np.fromiter((col[v] for v in np.asarray(y).tolist()), dtype=np.intp)
-    p = np.clip(proba[np.arange(idx.size), idx], 1e-15, 1.0)
-    return float(-np.mean(np.log(p)))
-
-
-def _kappa(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's kappa between two label vectors; 1.0 when both are identical (even constant)."""
-    if np.array_equal(a, b):
-        return 1.0
-    from sklearn.metrics import cohen_kappa_score
-
-    k = cohen_kappa_score(a, b)
-    return float(k) if np.isfinite(k) else 0.0
-
-
 def _max_score(sel: Selection | None) -> float | None:
     if sel is None:
         return None
@@ -122,14 +105,21 @@ class ActiveLoop:
         E.g. :class:`~labelwise.loop.SimulatedOracle`.
     initial : array-like of int
         Pool rows labeled before the first round (their labels come from the oracle).
-    classes : array-like
-        Every class of the task.
-    model : str or sklearn estimator, default="logreg"
-    strategy : str or Strategy, default="margin"
+    classes : array-like, optional
+        Every class of the task (the label names for multi-label; unused for regression).
+    task : {"classification", "regression", "multilabel"}, default="classification"
+        For multi-label, labels are 0/1 rows with one column per label name.
+    model : str or sklearn estimator, optional
+        A classifier name (``logreg``, ``svm``, ``rf``, ``knn``, ``mlp``; default
+        ``logreg``) or, for regression, a regressor name (``ridge``, ``rf``, ``gp``,
+        ``knn``; default ``ridge``), or an estimator object.
+    strategy : str or Strategy, optional
+        Default: ``margin``, ``committee_std`` or ``multilabel_mean`` by task.
     batch_size : int, default=10
     X_eval, y_eval : arrays, optional
         Held-out evaluation data; without them ``metric`` is None every round.
-    metric : str, default="accuracy"
+    metric : str, optional
+        Default: ``accuracy``, ``r2`` or ``micro_f1`` by task.
     stopping : sequence of stopping rules, default=()
         The loop also stops when the pool is exhausted.
     n_members : int, default=5
@@ -167,13 +157,14 @@ class ActiveLoop:
         *,
         oracle,
         initial,
-        classes,
-        model="logreg",
-        strategy="margin",
+        classes=None,
+        task: str = "classification",
+        model=None,
+        strategy=None,
         batch_size: int = 10,
         X_eval=None,
         y_eval=None,
-        metric: str = "accuracy",
+        metric: str | None = None,
         stopping: Sequence[StoppingRule] = (),
         n_members: int = 5,
         cost=None,
@@ -184,13 +175,19 @@ class ActiveLoop:
     ):
         self.X = check_X(X)
         self.oracle = oracle
-        self.classes = np.asarray(classes)
-        if self.classes.size < 2:
-            raise InvalidInputError("the task needs at least 2 classes.")
+        self.task = get_task(task, classes)
+        self.classes = self.task.classes
+        strategy = DEFAULT_STRATEGY[task] if strategy is None else strategy
         self.strategy: Strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
+        if self.strategy.task not in (task, "any"):
+            fits = strategy_names(task)
+            raise InvalidInputError(
+                f"strategy {self.strategy.name!r} is for {self.strategy.task}, but the task is "
+                f"{task}; choose one of {fits[:8]}."
+            )
         self.batch_size = check_batch_size(batch_size)
-        self.metric_name = metric
-        self._metric = get_metric(metric)
+        self.metric_name = DEFAULT_METRIC[task] if metric is None else metric
+        self._metric = get_metric(self.metric_name, task)
         if (X_eval is None) != (y_eval is None):
             raise InvalidInputError("pass both X_eval and y_eval, or neither.")
         self.X_eval = None if X_eval is None else check_X(X_eval, name="X_eval")
@@ -205,11 +202,11 @@ class ActiveLoop:
             if isinstance(random_state, int | np.integer)
             else int(self._rng.integers(2**31 - 1))
         )
-        base = make_model(model, classes=self.classes, random_state=seed)
-        self.model = CalibratedClassifier(base, random_state=seed) if calibrate else base
+        model = DEFAULT_MODEL[task] if model is None else model
+        base, self.model = self.task.model(model, calibrate=calibrate, seed=seed)
         self.committee = (
-            BaggingCommittee(base, n_members=n_members, random_state=seed)
-            if "committee" in self.strategy.needs
+            self.task.committee(base, n_members, seed)
+            if self.strategy.needs & {"committee", "regression_committee"}
             else None
         )
         n = self.X.shape[0]
@@ -254,13 +251,7 @@ class ActiveLoop:
         return np.flatnonzero(self._unlabeled)
 
     def _add(self, idx: np.ndarray, labels) -> None:
-        labels = np.asarray(labels)
-        unknown = np.setdiff1d(np.unique(labels), self.classes)
-        if unknown.size:
-            raise InvalidInputError(
-                f"the oracle returned labels {unknown[:5].tolist()} that are not among the "
-                f"classes {self.classes.tolist()}."
-            )
+        labels = self.task.check_labels(labels)
         self._unlabeled[idx] = False
         self._labeled.extend(idx.tolist())
         self._y.extend(labels.tolist())
@@ -285,9 +276,8 @@ class ActiveLoop:
         """(metric, log loss) on the evaluation set."""
         if self.X_eval is None or not self._fitted:
             return None, None
-        proba = self.model.predict_proba(self.X_eval)
-        pred = self.classes[proba.argmax(axis=1)]
-        return self._metric(self.y_eval, pred), _log_loss(self.y_eval, proba, self.classes)
+        out = self.task.output(self.model, self.X_eval)
+        return self._metric(self.y_eval, self.task.predict(out)), self.task.loss(self.y_eval, out)
 
     def _diagnostics(self) -> dict:
         """Everything the stopping rules read, for the round just finished."""
@@ -295,12 +285,12 @@ class ActiveLoop:
         out = {"metric": metric, "val_loss": val_loss, "kappa": None, "train_loss": None}
         if not self._fitted:
             return out
-        proba = self._pool_proba()
-        out["train_loss"] = _log_loss(self.y_labeled, proba[self.labeled], self.classes)
+        pool_out = self._pool_output()
+        out["train_loss"] = self.task.loss(self.y_labeled, pool_out[self.labeled])
         if self._stop_set is not None:
-            pred = proba[self._stop_set].argmax(axis=1)
+            pred = self.task.predict(pool_out[self._stop_set])
             if self._stop_pred is not None:
-                out["kappa"] = _kappa(self._stop_pred, pred)
+                out["kappa"] = self.task.agreement(self._stop_pred, pred)
             self._stop_pred = pred
         return out
 
@@ -322,23 +312,28 @@ class ActiveLoop:
             sel.note = note
         return sel
 
-    def _pool_proba(self) -> np.ndarray:
-        """Probabilities of the current model for every pool row, computed once per version."""
+    def _pool_output(self) -> np.ndarray:
+        """The current model's output (probabilities or predictions) for every pool row.
+
+        Computed once per model version and shared by selection and diagnostics.
+        """
         if self._proba_version != self.model_version:
-            self._proba_cache = self.model.predict_proba(self.X)
+            self._proba_cache = self.task.output(self.model, self.X)
             self._proba_version = self.model_version
         return self._proba_cache
 
     def _context(self, strategy: Strategy, cand: np.ndarray) -> QueryContext:
         needs = strategy.needs
-        Xc = self.X[cand] if "committee" in needs else None
+        Xc = self.X[cand] if needs & {"committee", "regression_committee", "std"} else None
         return QueryContext(
             candidates=cand,
             labeled=self.labeled,
             X=self.X if needs & {"X", "labeled"} else None,
-            proba=self._pool_proba()[cand] if "proba" in needs else None,
+            proba=self._pool_output()[cand] if "proba" in needs else None,
             probas=self.committee.predict_proba(Xc) if "committee" in needs else None,
-            n_classes=self.classes.size,
+            predictions=self.committee.predict(Xc) if "regression_committee" in needs else None,
+            std=self.model.predict_std(Xc) if "std" in needs else None,
+            n_classes=None if self.classes is None else self.classes.size,
             cost=None if self.cost is None else self.cost[cand],
         )
 
@@ -387,7 +382,7 @@ class ActiveLoop:
         return self._record(len(self.history), sel, t1 - t0, t2 - t1)
 
     def forecast(self, target: float, **kw):
-        """Labels needed to reach ``target`` from the learning curve so far (see :mod:`._forecast`)."""
+        """Labels needed to reach ``target``, from the learning curve so far."""
         from labelwise.loop._forecast import forecast_labels
 
         pts = [(h.n_labeled, h.metric) for h in self.history if h.metric is not None]

@@ -12,23 +12,34 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from labelwise.loop._bench import _standardize, run_bench, split_pool_test
+from labelwise.loop._bench import _standardize, _task_classes, run_bench, split_pool_test
 from labelwise.loop._metrics import get_metric
-from labelwise.models import make_model
+from labelwise.loop._tasks import get_task
 
 __all__ = ["full_data_metric", "labels_to_reach", "recommend"]
 
 
-def full_data_metric(X, y, *, seeds: Sequence[int], model, test_size: float, metric: str):
+def full_data_metric(
+    X,
+    y,
+    *,
+    seeds: Sequence[int],
+    model,
+    test_size: float,
+    metric: str,
+    task: str = "classification",
+    labels=None,
+):
     """Mean test metric of the model trained on the whole pool, per the bench's splits."""
-    classes = np.unique(y)
-    score = get_metric(metric)
+    kit = get_task(task, _task_classes(task, y, labels))
+    score = get_metric(metric, task)
     values = []
     for seed in seeds:
         pool, test = split_pool_test(X.shape[0], test_size, np.random.default_rng(seed))
         Xp, Xt = _standardize(X[pool], X[test])
-        clf = make_model(model, classes=classes, random_state=int(seed)).fit(Xp, y[pool])
-        values.append(score(y[test], clf.predict(Xt)))
+        _, m = kit.model(model, calibrate=False, seed=int(seed))
+        m.fit(Xp, y[pool])
+        values.append(score(y[test], kit.predict(kit.output(m, Xt))))
     return float(np.mean(values))
 
 
@@ -54,7 +65,8 @@ def recommend(X, y, *, share: float = 0.95, **bench_kw) -> tuple[dict, dict]:
     X, y : arrays
         Labeled data to replay.
     share : float, default=0.95
-        "Labels to reach" uses ``share`` × the full-data metric as the target.
+        "Labels to reach" uses ``share`` × the full-data metric as the target
+        (``full - (1 - share) |full|`` for a metric that can be negative).
     **bench_kw
         Passed to :func:`~labelwise.loop._bench.run_bench`.
 
@@ -72,11 +84,13 @@ def recommend(X, y, *, share: float = 0.95, **bench_kw) -> tuple[dict, dict]:
         X,
         np.asarray(y),
         seeds=results["seeds"],
-        model=bench_kw.get("model", "svm"),
+        model=bench_kw.get("model") or results["model"],
         test_size=results["test_size"],
         metric=results["metric"],
+        task=results["task"],
+        labels=bench_kw.get("labels"),
     )
-    target = share * full
+    target = full - (1.0 - share) * abs(full)  # share x full for a positive metric
     ranking = []
     for name, r in results["strategies"].items():
         ranking.append(

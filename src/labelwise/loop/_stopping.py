@@ -127,7 +127,10 @@ class CostBudget:
 
 @dataclass(frozen=True)
 class StabilizingPredictions:
-    """Stop when successive models agree on a fixed stop set: Cohen's κ >= ``threshold`` for ``k`` rounds.
+    """Stop when successive models agree on a fixed stop set for ``k`` rounds.
+
+    Agreement is Cohen's κ between the predictions of successive models; the
+    rule fires once it is at least ``threshold`` ``k`` rounds in a row.
 
     References
     ----------

@@ -43,7 +43,7 @@ def apply_temperature(proba, temperature: float) -> np.ndarray:
 
 
 def fit_temperature(proba, y_index) -> float:
-    """Temperature in [0.05, 20] that minimises the NLL of ``proba`` for true columns ``y_index``."""
+    """Temperature in [0.05, 20] minimising the NLL of ``proba`` for true columns ``y_index``."""
     p = np.asarray(proba, dtype=np.float64)
     rows = np.arange(p.shape[0])
     y_index = np.asarray(y_index, dtype=np.intp)

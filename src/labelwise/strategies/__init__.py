@@ -15,6 +15,7 @@ from labelwise.strategies._committee import (
     variation_ratio,
     vote_entropy,
 )
+from labelwise.strategies._multilabel import multilabel_uncertainty
 from labelwise.strategies._novelty import novelty, representativeness
 from labelwise.strategies._registry import (
     COLD_START,
@@ -51,7 +52,7 @@ __all__ = [
     "least_confidence", "margin", "ratio", "entropy", "variance", "random",
     "vote_entropy", "consensus_entropy", "kl_divergence", "max_disagreement", "bald",
     "variation_ratio", "committee_std",
-    "novelty", "representativeness",
+    "novelty", "representativeness", "multilabel_uncertainty",
     "top_k", "k_center_greedy", "kmeans_equal", "kmeans_proportional", "iterative_proximity",
     "weighted", "intersection", "class_balance",
     "QueryContext", "Selection", "Pick", "Strategy", "STRATEGIES", "COLD_START",

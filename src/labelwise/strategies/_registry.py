@@ -30,6 +30,7 @@ from labelwise.errors import (
 )
 from labelwise.strategies import _committee as C
 from labelwise.strategies import _uncertainty as U
+from labelwise.strategies._multilabel import multilabel_uncertainty
 from labelwise.strategies._novelty import novelty, representativeness
 from labelwise.strategies._selectors import (
     class_balance,
@@ -81,6 +82,7 @@ class QueryContext:
     proba: np.ndarray | None = None
     probas: np.ndarray | None = None
     predictions: np.ndarray | None = None
+    std: np.ndarray | None = None
     n_classes: int | None = None
     cost: np.ndarray | None = None
 
@@ -184,7 +186,9 @@ class Strategy:
         """Select a batch from ``context.candidates``."""
         b = check_batch_size(batch_size)
         if context.candidates.size == 0:
-            raise EmptyPoolError("The pool is empty: there are no unlabeled candidates to select from.")
+            raise EmptyPoolError(
+                "The pool is empty: there are no unlabeled candidates to select from."
+            )
         for need in sorted(self.needs):
             if need == "labeled":
                 continue
@@ -204,6 +208,7 @@ _CONTEXT_FIELD = {
     "proba": "proba",
     "committee": "probas",
     "regression_committee": "predictions",
+    "std": "std",
     "X": "X",
 }
 _NEED_HINT = {
@@ -211,6 +216,7 @@ _NEED_HINT = {
     "committee": "committee probabilities (probas of shape (n_members, n_samples, n_classes)); "
     "use a bagged committee or an ensemble",
     "regression_committee": "member predictions of a regression committee (predictions)",
+    "std": "a predictive standard deviation (std), e.g. from a Gaussian process (--model gp)",
     "X": "features or embeddings of the pool (X); compute them first",
 }
 
@@ -351,7 +357,7 @@ def _build() -> dict[str, Strategy]:
     for name, fn in UNCERTAINTY_SCORERS.items():
         add(name, {"proba"}, lines[name], _top_k_query(name, lambda c, r, f=fn: f(c.proba)))
     add("random", set(), "uniform random picks: the baseline every report compares with",
-        _top_k_query("random", lambda c, r: r.random(c.candidates.size)))
+        _top_k_query("random", lambda c, r: r.random(c.candidates.size)), task="any")
     committee_lines = {
         "vote_entropy": "entropy of the committee's hard votes",
         "consensus_entropy": "entropy of the committee's mean probabilities",
@@ -367,15 +373,25 @@ def _build() -> dict[str, Strategy]:
         "std of the regression committee's predictions",
         _top_k_query("committee_std", lambda c, r: C.committee_std(c.predictions)),
         task="regression")
+    add("predictive_std", {"std"},
+        "the model's predictive std (Gaussian process): where it knows least",
+        _top_k_query("predictive_std", lambda c, r: np.asarray(c.std, dtype=np.float64)),
+        task="regression")
+    for agg in ("mean", "max"):
+        add(f"multilabel_{agg}", {"proba"},
+            f"{agg} over labels of each label's binary entropy (multi-label)",
+            _top_k_query(f"multilabel_{agg}",
+                         lambda c, r, a=agg: multilabel_uncertainty(c.proba, aggregate=a)),
+            task="multilabel")
     add("novelty", {"X", "labeled"}, "distance to the nearest labeled sample",
         _top_k_query("novelty", lambda c, r: novelty(c.X, labeled=c.labeled,
-                                                     candidates=c.candidates)))
+                                                     candidates=c.candidates)), task="any")
     add("k_center_greedy", {"X", "labeled"},
         "core-set: repeatedly the point farthest from labeled + chosen (no model needed)",
-        _k_center_greedy)
+        _k_center_greedy, task="any")
     add("kmeans_equal", {"X", "labeled"},
         "k-means (K = classes), the same number per cluster, nearest the centre first",
-        _kmeans_equal)
+        _kmeans_equal, task="any")
     add("kmeans_proportional", {"X", "proba"},
         "k-means on candidates, picks per cluster by size, most uncertain first",
         _kmeans_proportional)
@@ -400,8 +416,12 @@ COLD_START = ("k_center_greedy", "kmeans_equal", "random", "novelty")
 
 
 def strategy_names(task: str | None = None) -> list[str]:
-    """Registered strategy names, optionally only those for one task."""
-    return [n for n, s in STRATEGIES.items() if task is None or s.task == task]
+    """Registered strategy names, optionally only those usable for one task.
+
+    A strategy's ``task`` is ``classification``, ``regression``, ``multilabel`` or
+    ``any`` (it needs no model output: random, novelty, k_center_greedy, kmeans_equal).
+    """
+    return [n for n, s in STRATEGIES.items() if task is None or s.task in (task, "any")]
 
 
 def get_strategy(name: str, **params) -> Strategy:

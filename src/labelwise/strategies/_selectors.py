@@ -187,7 +187,7 @@ def _round_robin(groups: list[np.ndarray], b: int) -> np.ndarray:
 def kmeans_equal(
     X, *, batch_size: int, labeled=None, candidates=None, n_clusters=None, random_state=None
 ) -> np.ndarray:
-    """Cluster the pool into K groups and take the same number from each, nearest the centroid first.
+    """Cluster the pool into K groups; take the same number from each, nearest the centre first.
 
     Labeled rows take part in the clustering but are never picked. When a
     cluster runs out of candidates, the others fill its share.
