@@ -185,3 +185,20 @@ def test_any_sklearn_estimator_object_and_svm_margin_matches_distance():
     cand = loop.candidates
     closest = cand[np.argsort(np.abs(svc.decision_function(X[cand])))[:3]]
     assert sel.indices.tolist() == closest.tolist()
+
+
+def test_reason_says_how_far_a_pick_is_from_the_labeled_set(wine):
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = wine
+    init = [0, 1, 60, 61, 140, 141]
+    loop = ActiveLoop(X, oracle=SimulatedOracle(y), initial=init, classes=[0, 1, 2],
+                      batch_size=3, random_state=0)
+    loop.start()
+    picks = loop.select().picks()
+    spacing = NearestNeighbors(n_neighbors=2).fit(X[init]).kneighbors(X[init])[0][:, 1]
+    for p in picks:
+        d = np.min(np.linalg.norm(X[init] - X[p.index], axis=1))
+        z = (d - spacing.mean()) / spacing.std()
+        assert p.raw["sigma_from_labeled"] == pytest.approx(z, rel=1e-4)
+        assert f"{z:+.1f}σ from the labeled set" in p.reason

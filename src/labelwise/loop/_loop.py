@@ -19,6 +19,7 @@ from labelwise.loop._metrics import DEFAULT_METRIC, get_metric
 from labelwise.loop._stopping import StoppingRule, check_rules
 from labelwise.loop._tasks import DEFAULT_MODEL, DEFAULT_STRATEGY, get_task
 from labelwise.strategies import QueryContext, Selection, Strategy, get_strategy, strategy_names
+from labelwise.strategies._neighbors import knn_search, nearest_distance
 
 __all__ = ["RoundRecord", "LoopResult", "ActiveLoop"]
 
@@ -301,7 +302,7 @@ class ActiveLoop:
         if cand.size == 0:
             raise EmptyPoolError("The pool is exhausted: every sample is labeled.")
         strategy, note = self.strategy, ""
-        model_needs = {"proba", "committee"} & strategy.needs
+        model_needs = {"proba", "committee", "regression_committee", "std"} & strategy.needs
         if model_needs and not self._fitted:
             strategy, note = get_strategy("k_center_greedy"), COLD_START_NOTE
         ctx = self._context(strategy, cand)
@@ -310,7 +311,28 @@ class ActiveLoop:
         sel = strategy.query(ctx, b, self._rng)
         if note:
             sel.note = note
+        sigma = self._sigma_from_labeled(sel.indices)
+        if sigma is not None:
+            sel.at_pick["sigma_from_labeled"] = sigma
         return sel
+
+    def _sigma_from_labeled(self, picks: np.ndarray) -> np.ndarray | None:
+        """How far each pick is from the labeled set, in σ of the labeled set's own spacing.
+
+        The spacing is each labeled sample's distance to its nearest labeled
+        neighbour (on a sample of at most 2,000 labeled rows); a pick 4σ out lies
+        far outside the region the model has seen.
+        """
+        lab = self.labeled
+        if lab.size < 3 or picks.size == 0:
+            return None
+        ref = lab if lab.size <= 2000 else self._rng.choice(lab, size=2000, replace=False)
+        spacing = knn_search(self.X[ref], self.X[ref], 1, exclude_self=True)[0][:, 0]
+        sd = float(spacing.std())
+        if sd <= 0:
+            return None
+        d = nearest_distance(self.X[picks], self.X[lab])
+        return (d - float(spacing.mean())) / sd
 
     def _pool_output(self) -> np.ndarray:
         """The current model's output (probabilities or predictions) for every pool row.

@@ -144,14 +144,24 @@ class Selection:
             parts = []
             for k in self.criteria:
                 top = max(1.0 - norm[k], 1.0 / n) * 100
-                parts.append(f"{k} {raw[k]:.3g} (top {_pct(top)})")
+                parts.append(f"{k} {_num(raw[k])} (top {_pct(top)})")
             for k in self.at_pick:
-                parts.append(f"{k.replace('_', ' ')} {raw[k]:.3g}")
+                fmt = _AT_PICK_FORMAT.get(k)
+                parts.append(fmt(raw[k]) if fmt else f"{k.replace('_', ' ')} {_num(raw[k])}")
             if self.note:
                 parts.append(self.note)
             reason = "; ".join(parts) if parts else self.strategy
             out.append(Pick(index=idx, position=t, raw=raw, normalized=norm, reason=reason))
         return out
+
+
+_AT_PICK_FORMAT = {
+    "sigma_from_labeled": lambda v: f"{v:+.1f}σ from the labeled set",
+}
+
+
+def _num(v: float) -> str:
+    return f"{v:.3f}" if abs(v) < 10 else f"{v:.4g}"
 
 
 def _pct(x: float) -> str:
