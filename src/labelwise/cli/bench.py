@@ -191,6 +191,11 @@ def bench_cmd(
         "(default: rounds covering 20 labels).",
     ),
     stop_delta: float = typer.Option(0.005, "--stop-delta", help="Minimum gain for patience."),
+    cost_column: str = typer.Option(
+        None, "--cost-column", help="CSV column with each row's labeling cost (> 0, e.g. "
+        "seconds); strategies rank by score / cost^lambda."
+    ),
+    cost_lambda: float = typer.Option(1.0, "--cost-lambda", help="Exponent of the cost."),
     jobs: int = typer.Option(1, "--jobs", help="Parallel workers (-1 = all cores)."),
     as_json: bool = typer.Option(
         False, "--json", help="Print a JSON summary on stdout instead of tables."
@@ -208,7 +213,7 @@ def bench_cmd(
     if initial < 1:
         raise usage_error(f"--initial must be at least 1, got {initial}.")
     names = parse_strategies(strategies or _default_strategies(task), task)
-    ds = load_dataset(data, target=target)
+    ds = load_dataset(data, target=target, cost_column=cost_column)
     out_dir = out_dir or _default_out("bench")
     paths = run_and_report(
         ds,
@@ -216,6 +221,8 @@ def bench_cmd(
         quiet=as_json,
         task=task,
         labels=ds.target_names if task == "multilabel" else None,
+        cost=ds.cost,
+        cost_lambda=cost_lambda,
         model=model,
         strategies=names,
         initial=initial,

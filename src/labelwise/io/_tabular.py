@@ -25,9 +25,10 @@ class Dataset:
     name: str
     feature_names: list[str]
     target_names: list[str] | None = None
+    cost: np.ndarray | None = None
 
 
-def load_dataset(spec: str, *, target: str | None = None) -> Dataset:
+def load_dataset(spec: str, *, target: str | None = None, cost_column: str | None = None) -> Dataset:
     """Load a data set by bundled name or path.
 
     Parameters
@@ -39,6 +40,9 @@ def load_dataset(spec: str, *, target: str | None = None) -> Dataset:
         svmlight/LIBSVM text file (``.svm``, ``.libsvm``, ``.txt``).
     target : str, optional
         The label column of a CSV file; a comma list of 0/1 columns for multi-label.
+    cost_column : str, optional
+        A CSV column with each row's labeling cost (> 0; e.g. seconds per label). It is
+        taken out of the features.
 
     Raises
     ------
@@ -57,8 +61,10 @@ def load_dataset(spec: str, *, target: str | None = None) -> Dataset:
     if path.is_dir():
         raise DataFileError(f"{spec!r} is a folder; --data needs a file.")
     suffix = path.suffix.lower()
+    if cost_column is not None and suffix != ".csv":
+        raise DataFileError(f"{spec!r}: --cost-column needs a CSV file.")
     if suffix == ".csv":
-        ds = _csv(path, target)
+        ds = _csv(path, target, cost_column)
     elif suffix == ".npz":
         ds = _npz(path)
     elif suffix in SVMLIGHT_SUFFIXES:
@@ -84,7 +90,7 @@ def _bundled(name: str) -> Dataset:
     return Dataset(np.asarray(d.data, dtype=np.float64), np.asarray(d.target), name, names)
 
 
-def _csv(path: Path, target: str | None) -> Dataset:
+def _csv(path: Path, target: str | None, cost_column: str | None = None) -> Dataset:
     import pandas as pd
 
     try:
@@ -119,7 +125,21 @@ def _csv(path: Path, target: str | None) -> Dataset:
                 f"{path}: with several --target columns (multi-label) each must hold 0 or 1."
             )
         y = y.astype(int)
-    feats = df.drop(columns=targets)
+    cost = None
+    if cost_column is not None:
+        if cost_column not in df.columns:
+            raise DataFileError(
+                f"{path}: cost column {cost_column!r} not found; the columns are: {', '.join(cols)}."
+            )
+        c = pd.to_numeric(df[cost_column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(c) | (c <= 0))
+        if bad.size:
+            raise DataFileError(
+                f"{path}, line {int(bad[0]) + 2}: cost {str(df[cost_column].iloc[bad[0]])!r} in column "
+                f"{cost_column!r} must be a number > 0 ({bad.size} such row(s)); fix or drop them."
+            )
+        cost = c
+    feats = df.drop(columns=targets + ([cost_column] if cost_column else []))
     non_numeric = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if non_numeric:
         raise DataFileError(
@@ -134,6 +154,7 @@ def _csv(path: Path, target: str | None) -> Dataset:
         path.stem,
         [str(c) for c in feats.columns],
         targets,
+        cost,
     )
 
 

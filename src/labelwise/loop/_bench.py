@@ -146,6 +146,8 @@ def _run_one(
     *,
     task,
     model,
+    cost,
+    cost_lambda,
     initial,
     batch_size,
     budget,
@@ -169,6 +171,8 @@ def _run_one(
         task=task,
         model=model,
         strategy=strategy,
+        cost=None if cost is None else cost[pool],
+        cost_lambda=cost_lambda,
         batch_size=batch_size,
         X_eval=Xt,
         y_eval=y[test],
@@ -194,6 +198,7 @@ def _run_one(
         "labels": result.labels,
         "curve": [float(v) for v in result.curve],
         "seconds_per_round": float(np.mean(secs)) if secs else 0.0,
+        "cost": [h.cost_spent for h in hist],
         "stop": stop,
         "n_pool": int(pool.size),
         "n_test": int(test.size),
@@ -218,6 +223,8 @@ def run_bench(
     stop_target: float | None = None,
     stop_k: int | None = None,
     stop_delta: float = 0.005,
+    cost=None,
+    cost_lambda: float = 1.0,
     n_jobs: int = 1,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
@@ -251,6 +258,10 @@ def run_bench(
         first that fires is reported per seed as "would stop at N labels".
         ``stop_k`` (rounds of patience for diminishing returns) defaults to the
         rounds that cover 20 labels, at least 3.
+    cost : array-like of shape (n_samples,), optional
+        Labeling cost of every row (> 0): scorer strategies rank by
+        ``score / cost**cost_lambda`` and the results add the cost spent per round.
+    cost_lambda : float, default=1.0
     n_jobs : int
         Parallel workers over (seed, strategy) runs; -1 = all cores.
     progress : callable(int), optional
@@ -311,11 +322,21 @@ def run_bench(
         watch.insert(0, TargetMetric(stop_target, metric))
     rounds_per_run = math.ceil(budget_n / batch_size) if budget_n else 0
     jobs = [(seed, s) for seed in seed_list for s in strategies]
-    if on_total:
-        on_total(rounds_per_run * len(jobs))
+    if cost is not None:
+        from labelwise.loop._loop import check_cost
+
+        cost = check_cost(cost, X.shape[0])
+        blind = [s for s in strategies if not get_strategy(s).cost_aware]
+        if blind:
+            raise InvalidInputError(
+                f"strateg(ies) {blind} do not use a per-sample cost; with a cost column use "
+                "scorer strategies (e.g. margin, entropy, random) or 'weighted'."
+            )
     kw = dict(
         task=task,
         model=model,
+        cost=cost,
+        cost_lambda=cost_lambda,
         initial=initial,
         batch_size=batch_size,
         budget=budget_n,
@@ -323,6 +344,8 @@ def run_bench(
         metric=metric,
         watch=watch,
     )
+    if on_total:  # every check is done: the work (and the progress bar) starts here
+        on_total(rounds_per_run * len(jobs))
     t0 = time.perf_counter()
     runs: dict[tuple[int, str], dict] = {}
     if n_jobs == 1:
@@ -355,6 +378,10 @@ def run_bench(
             "seconds_per_round": float(np.mean([r["seconds_per_round"] for r in per_seed])),
             "stopping": [r["stop"] for r in per_seed],
         }
+        if cost is not None:
+            res_strategies[s]["cost_mean_curve"] = np.mean(
+                [r["cost"] for r in per_seed], axis=0
+            ).tolist()
         if stop_target is not None:
             res_strategies[s]["forecast"] = _forecast_or_none(
                 res_strategies[s]["labels"], res_strategies[s]["mean_curve"], stop_target, metric
@@ -373,6 +400,7 @@ def run_bench(
         "budget": int(budget_n),
         "test_size": float(test_size),
         "seeds": [int(s) for s in seed_list],
+        "cost_lambda": None if cost is None else float(cost_lambda),
         "seconds": round(time.perf_counter() - t0, 3),
         "notes": notes,
         "strategies": res_strategies,

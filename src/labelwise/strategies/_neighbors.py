@@ -5,15 +5,38 @@ Nothing here builds an n x n matrix: queries run in chunks against a flat index.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 _CHUNK = 65_536
+_SMALL = 2_000_000  # array elements below which faiss runs on one thread
 
 
 def _faiss():
     import faiss  # deferred: importing faiss costs ~0.2 s and most commands never need it
 
     return faiss
+
+
+@contextmanager
+def _threads_for(n_values: int):
+    """Run faiss on one thread for small inputs.
+
+    On tiny arrays OpenMP threads spend their time at barriers (hundreds of ms on a
+    busy 2-core machine instead of well under 1 ms); results do not depend on the
+    thread count.
+    """
+    faiss = _faiss()
+    if n_values >= _SMALL:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def as_f32(X) -> np.ndarray:
@@ -46,7 +69,8 @@ def knn_search(query, ref, k: int, *, exclude_self: bool = False) -> tuple[np.nd
     index.add(r)
     dists, idxs = [], []
     for start in range(0, q.shape[0], _CHUNK):
-        d, i = index.search(q[start : start + _CHUNK], k_eff)
+        with _threads_for(min(q.shape[0] - start, _CHUNK) * r.shape[0]):
+            d, i = index.search(q[start : start + _CHUNK], k_eff)
         if exclude_self:
             rows = np.arange(start, start + d.shape[0])[:, None]
             is_self = i == rows
@@ -86,13 +110,19 @@ def kmeans(X, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np
     )
     # k-means++ seeding: faiss' default (k random rows) often leaves a well-separated group
     # without a centre, so Lloyd merges two groups and splits another.
-    km.train(x, init_centroids=_kmeans_plus_plus(x, k, rng))
-    d2, assign = km.index.search(x, 1)
+    with _threads_for(x.size * k):
+        km.train(x, init_centroids=_kmeans_plus_plus(x, k, rng))
+        d2, assign = km.index.search(x, 1)
     return assign[:, 0].astype(np.intp), np.sqrt(np.maximum(d2[:, 0].astype(np.float64), 0.0))
 
 
 def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ initial centres (Arthur and Vassilvitskii, 2007); O(n k) time, O(n) memory."""
+    """k-means++ initial centres (Arthur and Vassilvitskii, 2007); O(n k) time, O(n) memory.
+
+    On more than 50,000 rows the seeding runs on a random sample of 50,000.
+    """
+    if x.shape[0] > 50_000:
+        x = x[np.sort(rng.choice(x.shape[0], size=50_000, replace=False))]
     n = x.shape[0]
     centres = np.empty((k, x.shape[1]), dtype=np.float32)
     centres[0] = x[int(rng.integers(n))]
