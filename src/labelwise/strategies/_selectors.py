@@ -35,6 +35,13 @@ __all__ = [
 ]
 
 
+def _one_blas_thread():
+    """Limit BLAS to one thread for loops of small matrix-vector products."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _rng(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
@@ -152,9 +159,15 @@ def k_center_greedy_with_gain(X, *, labeled, batch_size, candidates=None, random
         min_d2 = np.full(cand.size, np.inf)
     picks = np.empty(b, dtype=np.intp)
     gains = np.empty(b)
-    for t in range(b):
+    with _one_blas_thread():  # b small mat-vec products: threads only wait on each other
+        _farthest_first(Xc, sq, min_d2, picks, gains, rng)
+    return cand[picks], gains
+
+
+def _farthest_first(Xc, sq, min_d2, picks, gains, rng) -> None:
+    for t in range(picks.size):
         if np.isinf(min_d2).all():
-            j = int(rng.integers(cand.size))
+            j = int(rng.integers(min_d2.size))
         else:
             j = int(np.argmax(min_d2))
         # a random first pick (nothing labeled) has no distance to report: record 0, not inf
@@ -163,7 +176,6 @@ def k_center_greedy_with_gain(X, *, labeled, batch_size, candidates=None, random
         d2 = sq + float(x @ x.astype(np.float64)) - 2.0 * (Xc @ x).astype(np.float64)
         np.minimum(min_d2, np.maximum(d2, 0.0), out=min_d2)
         min_d2[picks[: t + 1]] = -1.0  # never pick twice
-    return cand[picks], gains
 
 
 def _round_robin(groups: list[np.ndarray], b: int) -> np.ndarray:
@@ -363,17 +375,18 @@ def iterative_proximity(
     min_d = np.full(cand.size, np.inf)
     taken = np.zeros(cand.size, dtype=bool)
     picks = np.empty(b, dtype=np.intp)
-    for t in range(b):
-        if t == 0:
-            total = base.copy()
-        else:
-            total = base + (_minmax(min_d) * 0.6 - 0.3)
-        total[taken] = -np.inf
-        j = int(top_positions(total, 1, rng)[0])
-        picks[t], taken[j] = j, True
-        x = Xc[j]
-        d2 = sq + float(x @ x.astype(np.float64)) - 2.0 * (Xc @ x).astype(np.float64)
-        np.minimum(min_d, np.sqrt(np.maximum(d2, 0.0)), out=min_d)
+    with _one_blas_thread():
+        for t in range(b):
+            if t == 0:
+                total = base.copy()
+            else:
+                total = base + (_minmax(min_d) * 0.6 - 0.3)
+            total[taken] = -np.inf
+            j = int(top_positions(total, 1, rng)[0])
+            picks[t], taken[j] = j, True
+            x = Xc[j]
+            d2 = sq + float(x @ x.astype(np.float64)) - 2.0 * (Xc @ x).astype(np.float64)
+            np.minimum(min_d, np.sqrt(np.maximum(d2, 0.0)), out=min_d)
     return cand[picks]
 
 
