@@ -192,8 +192,10 @@ def bench_cmd(
     ),
     stop_delta: float = typer.Option(0.005, "--stop-delta", help="Minimum gain for patience."),
     cost_column: str = typer.Option(
-        None, "--cost-column", help="CSV column with each row's labeling cost (> 0, e.g. "
-        "seconds); strategies rank by score / cost^lambda."
+        None,
+        "--cost-column",
+        help="CSV column with each row's labeling cost (> 0, e.g. "
+        "seconds); strategies rank by score / cost^lambda.",
     ),
     cost_lambda: float = typer.Option(1.0, "--cost-lambda", help="Exponent of the cost."),
     jobs: int = typer.Option(1, "--jobs", help="Parallel workers (-1 = all cores)."),

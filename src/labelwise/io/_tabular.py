@@ -28,7 +28,9 @@ class Dataset:
     cost: np.ndarray | None = None
 
 
-def load_dataset(spec: str, *, target: str | None = None, cost_column: str | None = None) -> Dataset:
+def load_dataset(
+    spec: str, *, target: str | None = None, cost_column: str | None = None
+) -> Dataset:
     """Load a data set by bundled name or path.
 
     Parameters
@@ -129,13 +131,15 @@ def _csv(path: Path, target: str | None, cost_column: str | None = None) -> Data
     if cost_column is not None:
         if cost_column not in df.columns:
             raise DataFileError(
-                f"{path}: cost column {cost_column!r} not found; the columns are: {', '.join(cols)}."
+                f"{path}: cost column {cost_column!r} not found; the columns are: "
+                f"{', '.join(cols)}."
             )
         c = pd.to_numeric(df[cost_column], errors="coerce").to_numpy(dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(c) | (c <= 0))
         if bad.size:
             raise DataFileError(
-                f"{path}, line {int(bad[0]) + 2}: cost {str(df[cost_column].iloc[bad[0]])!r} in column "
+                f"{path}, line {int(bad[0]) + 2}: cost "
+                f"{str(df[cost_column].iloc[bad[0]])!r} in column "
                 f"{cost_column!r} must be a number > 0 ({bad.size} such row(s)); fix or drop them."
             )
         cost = c
