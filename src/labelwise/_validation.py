@@ -94,7 +94,9 @@ def check_indices(idx, n: int, *, name: str) -> np.ndarray:
     a = a.astype(np.intp, copy=False).ravel()
     if a.min() < 0 or a.max() >= n:
         raise InvalidInputError(f"{name} has indices outside [0, {n}).")
-    if np.unique(a).size != a.size:
+    seen = np.zeros(n, dtype=bool)  # O(n), unlike sorting for np.unique
+    seen[a] = True
+    if int(np.count_nonzero(seen)) != a.size:
         raise InvalidInputError(f"{name} has duplicate indices.")
     return a
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -34,7 +34,17 @@ _FIELD = {
     "regression_committee": "predictions",
     "std": "std",
     "X": "X",
+    "model": "model",
 }
+
+
+def _fitted_model(X, labeled, y_labeled, n_classes):
+    """A logistic regression on the labeled rows (None with nothing labeled)."""
+    from labelwise.models import make_model
+
+    if labeled.size == 0:
+        return None
+    return make_model("logreg", classes=np.arange(n_classes)).fit(X[labeled], y_labeled)
 
 
 def _normalise(w: np.ndarray) -> np.ndarray:
@@ -66,6 +76,10 @@ def contexts(draw):
     probas = _normalise(draw(hnp.arrays(np.float64, (3, n_cand, n_classes), elements=prob_el)))
     predictions = draw(hnp.arrays(np.float64, (3, n_cand), elements=st.floats(-100, 100)))
     std = draw(hnp.arrays(np.float64, (n_cand,), elements=st.floats(0, 100)))
+    y_labeled = np.array(
+        draw(st.lists(st.integers(0, n_classes - 1), min_size=n_labeled, max_size=n_labeled)),
+        dtype=np.int64,
+    )
     ctx = QueryContext(
         candidates=candidates,
         labeled=labeled,
@@ -75,6 +89,8 @@ def contexts(draw):
         predictions=predictions,
         std=std,
         n_classes=n_classes,
+        model=_fitted_model(X, labeled, y_labeled, n_classes),
+        y_labeled=y_labeled,
     )
     batch_size = draw(st.integers(1, n + 5))
     return ctx, batch_size
@@ -93,6 +109,7 @@ def _snapshot(ctx: QueryContext) -> dict:
 def test_strategy_contract(name, case, seed):
     ctx, batch_size = case
     strategy = STRATEGIES[name]
+    assume(ctx.model is not None or "model" not in strategy.needs)
     before = _snapshot(ctx)
 
     sel = strategy.query(ctx, batch_size, random_state=seed)
@@ -132,10 +149,15 @@ def test_strategy_contract(name, case, seed):
 
 def _full_context(n_cand: int, n: int = 10, c: int = 3) -> QueryContext:
     rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 2))
+    labeled = np.arange(0, n - n_cand, dtype=np.intp)
+    y_labeled = np.arange(labeled.size) % c
     return QueryContext(
         candidates=np.arange(n - n_cand, n, dtype=np.intp),
-        labeled=np.arange(0, n - n_cand, dtype=np.intp),
-        X=rng.normal(size=(n, 2)),
+        labeled=labeled,
+        X=X,
+        model=_fitted_model(X, labeled, y_labeled, c),
+        y_labeled=y_labeled,
         proba=np.full((n_cand, c), 1.0 / c),
         probas=np.full((3, n_cand, c), 1.0 / c),
         predictions=np.zeros((3, n_cand)),

@@ -21,6 +21,8 @@ from labelwise.store._models import Event, Label, Sample
 
 __all__ = ["LabelImport", "import_labels", "export_labels"]
 
+_CHUNK = 5000  # ids per ``IN (...)``: far below SQLite's and PostgreSQL's bind limits
+
 
 @dataclass
 class LabelImport:
@@ -86,8 +88,8 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
     with transaction(project.session) as s:
         ids = {}
         uids = list(seen)
-        for start in range(0, len(uids), 5000):
-            chunk = uids[start : start + 5000]
+        for start in range(0, len(uids), _CHUNK):
+            chunk = uids[start : start + _CHUNK]
             ids.update(s.execute(select(Sample.uid, Sample.id).where(Sample.uid.in_(chunk))).all())
         unknown = [u for u in uids if u not in ids]
         if unknown:
@@ -95,13 +97,29 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
                 f"{path}, line {seen[unknown[0]][0]}: no sample with id {unknown[0]!r} in the "
                 f"project ({len(unknown)} unknown id(s)); nothing was imported."
             )
-        current = dict(
+        # Lock the samples (in id order, so two imports cannot deadlock) before reading
+        # their labels: an import that shares samples with this one waits until this one
+        # commits, then sees its labels. PostgreSQL: FOR NO KEY UPDATE; SQLite: the
+        # transaction already holds the write lock.
+        sids = sorted(set(ids.values()))
+        current = {}
+        for start in range(0, len(sids), _CHUNK):
+            chunk = sids[start : start + _CHUNK]
             s.execute(
-                select(Label.sample_id, Label.value)
-                .where(Label.status == "accepted", Label.sample_id.in_(list(ids.values())))
-                .order_by(Label.id)
+                select(Sample.id)
+                .where(Sample.id.in_(chunk))
+                .order_by(Sample.id)
+                .with_for_update(key_share=True)
             ).all()
-        )
+        for start in range(0, len(sids), _CHUNK):
+            chunk = sids[start : start + _CHUNK]
+            current.update(
+                s.execute(
+                    select(Label.sample_id, Label.value)
+                    .where(Label.status == "accepted", Label.sample_id.in_(chunk))
+                    .order_by(Label.id)
+                ).all()
+            )
         for r in rows:
             uid = r["id"].strip()
             value = r["label"].strip()

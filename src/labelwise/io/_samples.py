@@ -7,7 +7,7 @@ with the file and line named, and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import func, insert, select
 
 from labelwise.errors import DataFileError
-from labelwise.store import Project, transaction
+from labelwise.store import Project, advisory_lock, transaction
 from labelwise.store._models import Event, Label, Sample
 from labelwise.store._project import check_unique
 
@@ -76,6 +76,7 @@ def import_pool(
     id_column: str | None = None,
     text_column: str | None = None,
     target: str | None = None,
+    ignore_columns: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> ImportResult:
@@ -93,13 +94,13 @@ def import_pool(
         Column holding the text of a text sample; the other columns go to metadata.
     target : str, optional
         Column holding known labels (imported as accepted labels from "import").
+    ignore_columns : sequence of str
+        Columns left out entirely (e.g. hidden labels kept for a simulated oracle).
     """
     src = Path(source)
     if not src.exists():
         raise DataFileError(f"{src} not found.")
     classes = project.classes()
-    with project.session() as s:
-        batch_no = (s.scalar(select(func.max(Sample.import_id))) or 0) + 1
     if src.is_dir():
         recs = _image_records(src, classes)
         kind = "images"
@@ -117,13 +118,17 @@ def import_pool(
                 r["label"] = None
             r["meta"] = {"folder": str(Path(r["uid"]).parent)}
     else:
-        recs, kind, assigned = _table_records(src, id_column, text_column, target, classes)
+        recs, kind, assigned = _table_records(
+            src, id_column, text_column, target, classes, ignore_columns
+        )
     uids = [r["uid"] for r in recs]
     check_unique(uids, "id", str(src))
     if on_total:
         on_total(len(recs))
     n_labels = 0
     with transaction(project.session) as s:
+        advisory_lock(s, "import")  # PostgreSQL: one pool import at a time, like SQLite
+        batch_no = (s.scalar(select(func.max(Sample.import_id))) or 0) + 1
         existing = set()
         for start in range(0, len(uids), 5000):
             chunk = uids[start : start + 5000]
@@ -136,13 +141,12 @@ def import_pool(
                 f"{uids[first]!r} is already in the project ({len(existing)} such id(s)); "
                 "nothing was imported."
             )
-        next_id = (s.scalar(select(func.max(Sample.id))) or 0) + 1
+        # the database numbers the samples (a sequence on PostgreSQL, so explicit ids
+        # would leave it behind); labels refer to them by position in the file
         rows, labels = [], []
         for i, r in enumerate(recs):
-            sid = next_id + i
             rows.append(
                 {
-                    "id": sid,
                     "uid": r["uid"],
                     "uri": r.get("uri"),
                     "text": r.get("text"),
@@ -156,7 +160,7 @@ def import_pool(
             if r.get("label") is not None:
                 labels.append(
                     {
-                        "sample_id": sid,
+                        "sample_id": i,  # the position until the id is known
                         "value": str(r["label"]),
                         "annotator": "import",
                         "status": "accepted",
@@ -164,10 +168,14 @@ def import_pool(
                         "created_at": _now(),
                     }
                 )
+        sids: list[int] = []
+        returning = insert(Sample).returning(Sample.id, sort_by_parameter_order=True)
         for start in range(0, len(rows), _CHUNK):
-            s.execute(insert(Sample), rows[start : start + _CHUNK])
+            sids.extend(s.scalars(returning, rows[start : start + _CHUNK]))
             if progress:
                 progress(len(rows[start : start + _CHUNK]))
+        for lab in labels:
+            lab["sample_id"] = sids[lab["sample_id"]]
         if labels:
             s.execute(insert(Label), labels)
             n_labels = len(labels)
@@ -191,7 +199,7 @@ def _now():
     return now()
 
 
-def _table_records(src: Path, id_column, text_column, target, classes):
+def _table_records(src: Path, id_column, text_column, target, classes, ignore_columns=()):
     import pandas as pd
 
     df = _read_table(src)
@@ -233,7 +241,9 @@ def _table_records(src: Path, id_column, text_column, target, classes):
                     f"{src}, line {i + 2}: label {v!r} in {target!r} is not a class of the "
                     f"project ({', '.join(classes)}); add it or fix the file."
                 )
-    rest = df.drop(columns=[c for c in (id_column, text_column, target) if c is not None])
+    dropped = [c for c in (id_column, text_column, target) if c is not None]
+    dropped += [c for c in ignore_columns if c in df.columns and c not in dropped]
+    rest = df.drop(columns=dropped)
     kind = "text" if text_column is not None else "table"
     if kind == "table":
         non_numeric = [str(c) for c in rest.columns if not pd.api.types.is_numeric_dtype(rest[c])]

@@ -302,7 +302,7 @@ class ActiveLoop:
         if cand.size == 0:
             raise EmptyPoolError("The pool is exhausted: every sample is labeled.")
         strategy, note = self.strategy, ""
-        model_needs = {"proba", "committee", "regression_committee", "std"} & strategy.needs
+        model_needs = {"proba", "committee", "regression_committee", "std", "model"} & strategy.needs
         if model_needs and not self._fitted:
             strategy, note = get_strategy("k_center_greedy"), COLD_START_NOTE
         ctx = self._context(strategy, cand)
@@ -355,6 +355,8 @@ class ActiveLoop:
             probas=self.committee.predict_proba(Xc) if "committee" in needs else None,
             predictions=self.committee.predict(Xc) if "regression_committee" in needs else None,
             std=self.model.predict_std(Xc) if "std" in needs else None,
+            model=self.model if "model" in needs else None,
+            y_labeled=self.y_labeled if "model" in needs else None,
             n_classes=None if self.classes is None else self.classes.size,
             cost=None if self.cost is None else self.cost[cand],
         )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_learning_curves"]
+__all__ = ["plot_learning_curves", "plot_project_curve"]
 
 
 def plot_learning_curves(results: dict, path: str | Path) -> Path:
@@ -79,6 +79,31 @@ def plot_learning_curves(results: dict, path: str | Path) -> Path:
     ax.set_ylabel(f"test {results['metric']}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, title="dots: median stopping point", title_fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_project_curve(rounds: list[dict], path: str | Path, *, title: str = "") -> Path:
+    """Write a PNG of a project's metric per round against the labels it had."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [r["n_labeled_before"] + r["n_selected"] for r in rounds]
+    y = [r["metric"] for r in rounds]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    ax.plot(x, y, "o-", lw=2)
+    for r, xi, yi in zip(rounds, x, y, strict=True):
+        ax.annotate(str(r["round"]), (xi, yi), textcoords="offset points", xytext=(0, 6),
+                    ha="center", fontsize=7)
+    ax.set_xlabel("labeled samples")
+    ax.set_ylabel(rounds[0].get("metric_name") or "metric")
+    ax.set_title(title or "project learning curve (numbers: rounds)")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

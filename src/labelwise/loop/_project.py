@@ -27,9 +27,9 @@ from labelwise.store import Project, atomic_write, transaction
 from labelwise.store._models import Event, Label, Round, Sample, SelectionRow
 from labelwise.strategies import QueryContext, get_strategy
 
-__all__ = ["BatchResult", "train", "select_batch", "status", "history"]
+__all__ = ["BatchResult", "train", "select_batch", "status", "history", "round_uids"]
 
-MODEL_NEEDS = {"proba", "committee", "regression_committee", "std"}
+MODEL_NEEDS = {"proba", "committee", "regression_committee", "std", "model"}
 
 
 def _labeled(project: Project, sample_ids: np.ndarray):
@@ -154,6 +154,10 @@ def select_batch(
         if "committee" in strat.needs
         else None,
         n_classes=len(project.classes()) or None,
+        model=model if "model" in strat.needs else None,
+        y_labeled=np.asarray([labels[int(ids[p])] for p in labeled_pos], dtype=object)
+        if "model" in strat.needs
+        else None,
     )
     sel = strat.query(ctx, batch_size, random_state)
     if cold:
@@ -289,6 +293,18 @@ def _round_dict(r: Round) -> dict:
         "note": r.note,
         "created_at": r.created_at.isoformat() if r.created_at else None,
     }
+
+
+def round_uids(project: Project, number: int) -> list[str]:
+    """Stable ids of the samples selected in round ``number``, in pick order."""
+    with project.session() as s:
+        return list(s.scalars(
+            select(Sample.uid)
+            .join(SelectionRow, SelectionRow.sample_id == Sample.id)
+            .join(Round, Round.id == SelectionRow.round_id)
+            .where(Round.number == number)
+            .order_by(SelectionRow.position)
+        ))
 
 
 def history(project: Project) -> list[dict]:

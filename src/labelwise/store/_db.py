@@ -4,38 +4,118 @@ SQLite (the default: one file in the project folder) runs in WAL mode with
 foreign keys on and ``synchronous=FULL``, so a label acknowledged by a commit
 survives a kill. PostgreSQL is used when the project is given a URL.
 Migrations are Alembic's, numbered, shipped inside the package.
+
+Concurrent writers: on SQLite every :func:`transaction` starts with
+``BEGIN IMMEDIATE``, so writers queue for the write lock (up to the 30 s busy
+timeout) before they read what they will change; reads run in their own deferred
+transactions and never wait (WAL). On PostgreSQL (READ COMMITTED) writers that
+must not interleave take a lock first (:func:`advisory_lock`, or row locks).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "migrate", "current_revision", "transaction", "MIGRATIONS"]
+__all__ = [
+    "make_engine",
+    "migrate",
+    "current_revision",
+    "transaction",
+    "advisory_lock",
+    "MIGRATIONS",
+]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_S = 30
+_WRITE = "labelwise_write"  # execution option: this transaction will write
+_ALEMBIC = threading.Lock()  # Alembic's command API keeps module-level state
+_HEAD: list[str] = []
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+def _finite(o):
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    return o
+
+
+def json_dumps(o) -> str:
+    """Standard JSON for every backend: NaN and infinities become null, numpy becomes Python.
+
+    PostgreSQL's ``json`` type rejects ``NaN``; SQLite would store it. Both store null.
+    """
+    try:
+        return json.dumps(o, default=_json_default, allow_nan=False)
+    except ValueError:
+        return json.dumps(
+            _finite(json.loads(json.dumps(o, default=_json_default))), allow_nan=False
+        )
 
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_S}, json_serializer=json_dumps
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
+            # SQLAlchemy emits BEGIN itself (below), not pysqlite, which would start
+            # transactions only at the first write and leave the reads before it outside.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            # A writer takes the write lock first, waiting on busy_timeout; a deferred
+            # transaction that reads and then writes would get SQLITE_BUSY at once when
+            # another writer committed in between (its snapshot is stale).
+            write = conn.get_execution_options().get(_WRITE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
+
+
+def advisory_lock(session: Session | Connection, key: str) -> None:
+    """Hold a lock named ``key`` until the session's transaction ends (PostgreSQL).
+
+    Writers that compute the next number (``max(...) + 1``) or check-then-insert take
+    it first, so they run one after another. On SQLite it is a no-op: a
+    :func:`transaction` already holds the database's write lock.
+    """
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
+        session.execute(
+            text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": f"labelwise:{key}"}
+        )
 
 
 def _alembic_config(connection):
@@ -47,12 +127,26 @@ def _alembic_config(connection):
     return cfg
 
 
+def _head() -> str:
+    if not _HEAD:
+        from alembic.script import ScriptDirectory
+
+        _HEAD.append(ScriptDirectory.from_config(_alembic_config(None)).get_current_head())
+    return _HEAD[0]
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent, safe from several threads)."""
     from alembic import command
 
-    with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "head")
+    with _ALEMBIC:
+        if current_revision(engine) == _head():
+            return  # the usual case: nothing to do, and no write lock taken
+        with engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                advisory_lock(conn, "migrate")  # one migrator at a time
+                command.upgrade(_alembic_config(conn), "head")
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -65,9 +159,14 @@ def current_revision(engine: Engine) -> str | None:
 
 @contextmanager
 def transaction(factory: sessionmaker):
-    """A session whose work commits together or not at all."""
+    """A session whose work commits together or not at all.
+
+    On SQLite it holds the write lock from its start (``BEGIN IMMEDIATE``), so what it
+    reads is still true when it writes.
+    """
     session: Session = factory()
     try:
+        session.connection(execution_options={_WRITE: True})
         yield session
         session.commit()
     except BaseException:

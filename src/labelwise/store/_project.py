@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from labelwise.errors import DataFileError, InvalidInputError, LabelwiseError
-from labelwise.store._db import make_engine, migrate, transaction
+from labelwise.store._db import advisory_lock, make_engine, migrate, transaction
 from labelwise.store._models import Artifact, ClassRow, Event, Label, ProjectRow, Round, Sample
 
 __all__ = ["Project", "ProjectError", "TASKS", "atomic_write", "sha256_of"]
@@ -95,6 +95,7 @@ class Project:
         project = cls(path, url)
         migrate(project.engine)
         with transaction(project.session) as s:
+            advisory_lock(s, "project")
             if s.scalar(select(func.count()).select_from(ProjectRow)):
                 raise ProjectError(f"the database {url} already holds a project.")
             s.add(ProjectRow(name=name or path.resolve().name, task=task, settings={}))
@@ -188,6 +189,7 @@ class Project:
     def add_artifact(self, kind: str, data: bytes, suffix: str, info: dict) -> Artifact:
         """Store a file under artifacts/ with its checksum and a new version number."""
         with transaction(self.session) as s:
+            advisory_lock(s, f"artifact:{kind}")  # one writer per version number and file
             version = (
                 s.scalar(select(func.max(Artifact.version)).where(Artifact.kind == kind)) or 0
             ) + 1

@@ -15,6 +15,11 @@ from labelwise.strategies._committee import (
     variation_ratio,
     vote_entropy,
 )
+from labelwise.strategies._expected import (
+    EERDetails,
+    expected_error_reduction,
+    expected_gradient_length,
+)
 from labelwise.strategies._multilabel import multilabel_uncertainty
 from labelwise.strategies._novelty import novelty, representativeness
 from labelwise.strategies._registry import (
@@ -53,6 +58,7 @@ __all__ = [
     "vote_entropy", "consensus_entropy", "kl_divergence", "max_disagreement", "bald",
     "variation_ratio", "committee_std",
     "novelty", "representativeness", "multilabel_uncertainty",
+    "expected_gradient_length", "expected_error_reduction", "EERDetails",
     "top_k", "k_center_greedy", "kmeans_equal", "kmeans_proportional", "iterative_proximity",
     "weighted", "intersection", "class_balance",
     "QueryContext", "Selection", "Pick", "Strategy", "STRATEGIES", "COLD_START",

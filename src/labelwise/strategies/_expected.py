@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, sparse
+from threadpoolctl import threadpool_limits
 
 from labelwise._validation import check_indices, check_proba
 from labelwise.errors import EmptyPoolError, InvalidInputError, MissingRequirementError
@@ -24,7 +25,7 @@ from labelwise.strategies._uncertainty import entropy, least_confidence, margin
 
 __all__ = ["expected_gradient_length", "expected_error_reduction", "EERDetails"]
 
-_ROW_CHUNK = 16_384  # rows per chunk when computing feature norms of a large pool
+_ROW_CHUNK = 16_384  # rows per chunk when streaming over a large pool
 
 
 # --------------------------------------------------------------------------------------
@@ -140,10 +141,11 @@ _REFITS = ("auto", "warm_start", "partial_fit", "clone")
 #: D = n_outputs * (n_features + 1); above this size "auto" refits by clone + fit.
 _MAX_WARM_PARAMS = 2048
 #: Convergence: largest |gradient| of the per-sample-averaged objective.
-_WARM_TOL = 1e-9
+_WARM_TOL = 1e-7
 _WARM_MAX_ITER = 60
+_HISTORY = 6  # L-BFGS memory
 #: Entries of the largest temporary per chunk of (candidate, label) pairs.
-_CHUNK_ENTRIES = 1 << 21
+_CHUNK_ENTRIES = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,8 @@ class EERDetails:
     n_refits : int
         Number of (candidate, label) refits that were run.
     refit : str
-        How the refits were done: ``"warm_start"``, ``"partial_fit"`` or ``"clone"``.
+        How the refits were done: ``"warm_start"``, ``"partial_fit"`` or ``"clone"``;
+        ``"none"`` for a one-class model (nothing to simulate, every score is 0).
     """
 
     eval_indices: np.ndarray
@@ -178,15 +181,15 @@ class EERDetails:
     refit: str
 
 
-def _mean_loss(P: np.ndarray, loss: str, axis: int = -1) -> np.ndarray:
-    """Mean over rows of the self-estimated loss of probabilities P (classes on ``axis``)."""
+def _mean_loss(P: np.ndarray, loss: str) -> float:
+    """Mean over rows of the self-estimated loss of probabilities P (n_rows, n_classes)."""
     if loss == "log":
         with np.errstate(divide="ignore", invalid="ignore"):
             plogp = np.where(P > 0, P * np.log(np.where(P > 0, P, 1.0)), 0.0)
-        per_row = -plogp.sum(axis=axis)
+        per_row = -plogp.sum(axis=1)
     else:
-        per_row = 1.0 - P.max(axis=axis)
-    return per_row.mean(axis=-1)
+        per_row = 1.0 - P.max(axis=1)
+    return float(per_row.mean())
 
 
 def _softmax(Z: np.ndarray, axis: int) -> np.ndarray:
@@ -286,13 +289,13 @@ class _ModelView:
         return new
 
 
-def _columns(model_classes, task_classes) -> np.ndarray:
+def _columns(model_classes, task_classes, what: str = "the model knows classes") -> np.ndarray:
+    """Position of each of ``model_classes`` among ``task_classes``."""
     pos = {c: i for i, c in enumerate(np.asarray(task_classes).tolist())}
     unknown = [c for c in np.asarray(model_classes).tolist() if c not in pos]
     if unknown:
         raise InvalidInputError(
-            f"the model knows classes {unknown[:5]} that are not in classes; pass the task's "
-            "full class list."
+            f"{what} {unknown[:5]} that are not in classes; pass the task's full class list."
         )
     return np.array([pos[c] for c in np.asarray(model_classes).tolist()], dtype=np.intp)
 
@@ -348,14 +351,15 @@ class _WarmLogistic:
     """Refit an L2 logistic regression on labeled + one sample, for many samples at once.
 
     Minimises scikit-learn's objective ``sum_i loss_i + ||coef||^2 / (2 C)`` (the
-    intercept unpenalised), so the solution equals a fit from scratch. Every
-    (candidate, label) problem starts at the current coefficients ``W0`` and takes
-    quasi-Newton steps ``W <- W - M_x^{-1} grad`` with the fixed matrix
-    ``M_x = H0 + h_x``: ``H0`` the Hessian of the labeled objective at ``W0``
-    (inverted once) and ``h_x`` the candidate's own rank-K curvature at ``W0``
-    (Woodbury, K x K per candidate). Steps are vectorised over all problems; the
-    iteration stops when the averaged gradient is below ``_WARM_TOL``. Problems that
-    have not converged after ``_WARM_MAX_ITER`` steps are finished by L-BFGS.
+    intercept unpenalised), so the solution is the fit from scratch. Every
+    (candidate, label) problem starts at the current coefficients ``W0`` and runs
+    L-BFGS whose initial inverse Hessian is ``M^{-1}``, ``M = H0 + U U^T``: ``H0``
+    the Hessian of the labeled objective at ``W0`` (inverted once, shared) and
+    ``U U^T`` the added sample's own curvature at the current iterate (Woodbury:
+    one K x K solve per problem). All problems advance together, vectorised; a
+    problem leaves the batch once its per-sample gradient is below ``_WARM_TOL``.
+    The rare problem still running after ``_WARM_MAX_ITER`` steps is finished by
+    scipy's L-BFGS-B.
     """
 
     def __init__(self, est, C: float, fit_intercept: bool, X_lab, y_lab):
@@ -377,22 +381,16 @@ class _WarmLogistic:
         if fit_intercept:
             self.penalised[-1] = 0.0
         self.X = _augment(X_lab, fit_intercept)
-        self.y = _columns(y_lab, classes)  # label index of every labeled row
+        y = _columns(y_lab, classes)  # label index of every labeled row
         if self.binary:
-            self.Y = self.y[None, :].astype(np.float64)  # (1, n_lab): 1 = classes_[1]
+            self.Y = y[None, :].astype(np.float64)  # (1, n_lab): 1 = classes_[1]
         else:
-            self.Y = (np.arange(self.K)[:, None] == self.y[None, :]).astype(np.float64)
+            self.Y = (np.arange(self.K)[:, None] == y[None, :]).astype(np.float64)
         self.n = self.X.shape[0] + 1
-        self.Z0 = self.X @ self.W0.T  # (n_lab, K)
         self.Hinv = self._hessian_inverse()
+        self.n_fallback_ = 0
 
     # -- the model family ----------------------------------------------------------------
-    def _residual(self, Z: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """dloss/dz for logits Z (outputs on axis 1) and a 0/1 target broadcast to Z."""
-        if self.binary:
-            return _sigmoid(Z) - target
-        return _softmax(Z.copy(), axis=1) - target
-
     def _curvature_factor(self, Z: np.ndarray) -> np.ndarray:
         """S with S S^T = d2loss/dz2 at logits Z of shape (m, K); returns (m, K, K)."""
         if self.binary:
@@ -400,122 +398,200 @@ class _WarmLogistic:
             return np.sqrt(q * (1.0 - q))[:, :, None]
         p = _softmax(Z.copy(), axis=1)
         sp = np.sqrt(p)
-        S = -p[:, :, None] * sp[:, None, :]
+        S = -p[:, :, None] * sp[:, None, :]  # diag(sqrt p) - p sqrt(p)^T
         idx = np.arange(self.K)
         S[:, idx, idx] += sp
         return S
 
     def _hessian_inverse(self) -> np.ndarray:
         K, dp, X = self.K, self.dp, self.X
-        S = self._curvature_factor(self.Z0)  # (n, K, K)
-        A = S @ S.transpose(0, 2, 1)  # (n, K, K) curvature of each labeled row
+        S = self._curvature_factor(X @ self.W0.T)  # (n, K, K)
+        A = S @ S.transpose(0, 2, 1)  # curvature of each labeled row
         H = np.empty((K, dp, K * dp))
         for k in range(K):
-            weighted = (A[:, k, :, None] * X[:, None, :]).reshape(X.shape[0], K * dp)
-            H[k] = X.T @ weighted
+            H[k] = X.T @ (A[:, k, :, None] * X[:, None, :]).reshape(X.shape[0], K * dp)
         H = H.reshape(self.D, self.D)
         H[np.diag_indices(self.D)] += self.reg * np.tile(self.penalised, K)
         if self.fit_intercept and not self.binary:
-            # the intercepts are only defined up to a common shift; every gradient is
-            # orthogonal to that direction, so pin it without changing any step
+            # the intercepts are only defined up to a common shift; every gradient and
+            # step is orthogonal to that direction, so pin it without changing any step
             u = np.zeros((K, dp))
             u[:, -1] = 1.0 / np.sqrt(K)
             u = u.ravel()
             H += np.outer(u, u) * max(np.abs(np.diag(H)).max(), 1.0)
         try:
-            c = linalg.cho_factor(H, lower=True, check_finite=False)
-            Hinv = linalg.cho_solve(c, np.eye(self.D), check_finite=False)
+            Hinv = linalg.cho_solve(
+                linalg.cho_factor(H, lower=True, check_finite=False),
+                np.eye(self.D),
+                check_finite=False,
+            )
         except linalg.LinAlgError:
             Hinv = np.linalg.pinv(H, hermitian=True)
-        return 0.5 * (Hinv + Hinv.T)
+        return np.ascontiguousarray(0.5 * (Hinv + Hinv.T))
 
-    # -- objective -----------------------------------------------------------------------
-    def _gradient(self, W, xs, labels):
-        """Gradient of the objective for a batch; W (B, K, dp), xs (B, dp), labels (B,)."""
-        B = W.shape[0]
+    def _value_and_gradient(self, W, xs, labels):
+        """Objective (B,), gradient (B, D) and added-sample logits (B, K) for a batch.
+
+        ``W`` (B, D): coefficients of each problem; ``xs`` (B, dp): its added sample;
+        ``labels`` (B,): the label index given to that sample.
+        """
+        B, K, dp = W.shape[0], self.K, self.dp
         n_lab = self.X.shape[0]
-        Zl = (W.reshape(B * self.K, self.dp) @ self.X.T).reshape(B, self.K, n_lab)
-        Rl = self._residual(Zl, self.Y)
-        G = (Rl.reshape(B * self.K, n_lab) @ self.X).reshape(B, self.K, self.dp)
-        zx = np.einsum("bkd,bd->bk", W, xs)
+        W3 = W.reshape(B, K, dp)
+        Zl = (W.reshape(B * K, dp) @ self.X.T).reshape(B, K, n_lab)
+        zx = np.einsum("bkd,bd->bk", W3, xs)
         if self.binary:
-            target = labels[:, None].astype(np.float64)
+            tx = labels[:, None].astype(np.float64)
+            f = (np.logaddexp(0.0, Zl[:, 0]) - Zl[:, 0] * self.Y).sum(axis=1)
+            f += (np.logaddexp(0.0, zx) - zx * tx)[:, 0]
+            Rl = _sigmoid(Zl) - self.Y
+            rx = _sigmoid(zx) - tx
         else:
-            target = (labels[:, None] == np.arange(self.K)).astype(np.float64)
-        G += self._residual(zx, target)[:, :, None] * xs[:, None, :]
-        G += self.reg * W * self.penalised
-        return G
+            tx = (labels[:, None] == np.arange(K)).astype(np.float64)
+            f = -np.einsum("bkn,kn->b", Zl, self.Y) - (zx * tx).sum(axis=1)
+            Rl, lse = _softmax_lse(Zl)
+            f += lse.sum(axis=1)
+            rx, lse = _softmax_lse(zx)
+            f += lse
+            Rl -= self.Y
+            rx -= tx
+        Wp = W3 * self.penalised
+        f += 0.5 * self.reg * np.einsum("bkd,bkd->b", Wp, Wp)
+        G = (Rl.reshape(B * K, n_lab) @ self.X).reshape(B, K, dp)
+        G += rx[:, :, None] * xs[:, None, :]
+        G += self.reg * Wp
+        return f, G.reshape(B, self.D), zx
 
     def _objective(self, w: np.ndarray, x: np.ndarray, label: int):
-        """Objective and gradient of one problem (for the L-BFGS fallback)."""
-        W = w.reshape(1, self.K, self.dp)
-        Z = np.vstack([self.X, x[None]]) @ W[0].T
-        ys = np.append(self.y, label)
-        if self.binary:
-            z = Z[:, 0]
-            f = np.logaddexp(0.0, z).sum() - z[ys == 1].sum()
-        else:
-            zmax = Z.max(axis=1, keepdims=True)
-            lse = (zmax + np.log(np.exp(Z - zmax).sum(axis=1, keepdims=True))).ravel()
-            f = (lse - Z[np.arange(Z.shape[0]), ys]).sum()
-        f += 0.5 * self.reg * (W[0] ** 2 * self.penalised).sum()
-        g = self._gradient(W, x[None], np.array([label]))
-        return f / self.n, g.ravel() / self.n
+        """Objective and gradient of one problem, averaged per sample (L-BFGS fallback)."""
+        f, G, _ = self._value_and_gradient(w[None], x[None], np.array([label]))
+        return float(f[0]) / self.n, G[0] / self.n
 
     # -- solve ---------------------------------------------------------------------------
     def solve(self, xs: np.ndarray) -> np.ndarray:
         """Refit for every candidate row of ``xs`` (augmented) and every label.
 
-        Returns coefficients of shape (n_candidates, n_labels, K, dp).
+        Returns coefficients of shape (n_candidates * n_labels, D), candidate-major.
         """
         from scipy.optimize import minimize
 
         m = xs.shape[0]
-        L, K, dp = self.n_labels, self.K, self.dp
-        # per-candidate Woodbury pieces, shared by its labels
-        S = self._curvature_factor(xs @ self.W0.T)  # (m, K, K)
+        L, K, dp, D, h = self.n_labels, self.K, self.dp, self.D, _HISTORY
         # T = Hinv (I ⊗ x): column k is Hinv applied to x placed in output block k
-        T = (self.Hinv.reshape(self.D * K, dp) @ xs.T).reshape(self.D, K, m).transpose(2, 0, 1)
+        T = (self.Hinv.reshape(D * K, dp) @ xs.T).reshape(D, K, m).transpose(2, 0, 1)
         Gx = np.einsum("mkdj,md->mkj", T.reshape(m, K, dp, K), xs)  # (I ⊗ x)^T Hinv (I ⊗ x)
-        Q = np.eye(K) + S.transpose(0, 2, 1) @ Gx @ S
-        Qinv = np.linalg.inv(Q)
-        TS = T @ S  # (m, D, K) = Hinv U
-        # problems: candidate-major, one per (candidate, label)
-        cand = np.repeat(np.arange(m), L)
-        labels = np.tile(np.arange(L), m)
-        W = np.broadcast_to(self.W0, (m * L, K, dp)).copy()
-        active = np.arange(m * L)
-        for _ in range(_WARM_MAX_ITER):
-            c = cand[active]
-            G = self._gradient(W[active], xs[c], labels[active]).reshape(-1, self.D)
+        out = np.empty((m * L, D))
+        # per-problem state, compacted whenever problems converge
+        ids = np.arange(m * L)
+        cand = ids // L
+        labels = ids % L
+        x_b, T_b, Gx_b = xs[cand], T[cand], Gx[cand]
+        W = np.broadcast_to(self.W0.ravel(), (m * L, D)).copy()
+        f, G, zx = self._value_and_gradient(W, x_b, labels)
+        s_hist = np.zeros((h, m * L, D))
+        y_hist = np.zeros((h, m * L, D))
+        rho = np.zeros((h, m * L))
+        for it in range(_WARM_MAX_ITER):
             done = np.abs(G).max(axis=1) <= _WARM_TOL * self.n
-            if done.all():
-                active = active[:0]
+            if done.any():
+                out[ids[done]] = W[done]
+                keep = ~done
+                ids, labels, x_b = ids[keep], labels[keep], x_b[keep]
+                T_b, Gx_b = T_b[keep], Gx_b[keep]
+                W, f, G, zx = W[keep], f[keep], G[keep], zx[keep]
+                s_hist, y_hist, rho = s_hist[:, keep], y_hist[:, keep], rho[:, keep]
+            if ids.size == 0:
                 break
-            active, G, c = active[~done], G[~done], c[~done]
-            v = G @ self.Hinv  # (B, D)
-            a = np.einsum("bkd,bd->bk", v.reshape(-1, K, dp), xs[c])
-            a = np.einsum("bkj,bk->bj", S[c], a)  # U^T Hinv g
-            w = np.einsum("bjk,bk->bj", Qinv[c], a)
-            v -= np.einsum("bDk,bk->bD", TS[c], w)
-            W[active] -= v.reshape(-1, K, dp)
-        for j in active.tolist():  # rare: finish slow problems with L-BFGS
+            # two-loop recursion, newest pair first
+            slots = [(it - 1 - j) % h for j in range(min(it, h))]
+            q = G.copy()
+            alpha = np.zeros((h, ids.size))
+            for j in slots:
+                alpha[j] = rho[j] * np.einsum("bD,bD->b", s_hist[j], q)
+                q -= alpha[j][:, None] * y_hist[j]
+            r = self._apply_m_inverse(q, zx, x_b, T_b, Gx_b)
+            for j in reversed(slots):
+                beta = rho[j] * np.einsum("bD,bD->b", y_hist[j], r)
+                r += (alpha[j] - beta)[:, None] * s_hist[j]
+            slope = np.einsum("bD,bD->b", G, r)
+            bad = ~(slope > 0)  # not a descent direction (rounding): restart that problem
+            if bad.any():
+                r[bad] = self._apply_m_inverse(G[bad], zx[bad], x_b[bad], T_b[bad], Gx_b[bad])
+                slope[bad] = np.einsum("bD,bD->b", G[bad], r[bad])
+                rho[:, bad] = 0.0
+            # backtracking (Armijo) line search, evaluated only where a step is refused
+            slot = it % h
+            t = np.ones(ids.size)
+            todo = np.arange(ids.size)
+            for _ in range(40):
+                W_try = W[todo] - t[todo, None] * r[todo]
+                f_try, G_try, zx_try = self._value_and_gradient(W_try, x_b[todo], labels[todo])
+                # the slack lets a step through when the decrease is below rounding
+                slack = 1e-13 * (1.0 + np.abs(f[todo]))
+                ok = f_try <= f[todo] - 1e-4 * t[todo] * slope[todo] + slack
+                ok |= t[todo] < 1e-10
+                acc = todo[ok]
+                s_vec = W_try[ok] - W[acc]
+                y_vec = G_try[ok] - G[acc]
+                sy = np.einsum("bD,bD->b", s_vec, y_vec)
+                s_hist[slot, acc], y_hist[slot, acc] = s_vec, y_vec
+                rho[slot, acc] = np.where(sy > 1e-14, 1.0 / np.where(sy > 1e-14, sy, 1.0), 0.0)
+                W[acc], f[acc], G[acc], zx[acc] = W_try[ok], f_try[ok], G_try[ok], zx_try[ok]
+                todo = todo[~ok]
+                if todo.size == 0:
+                    break
+                t[todo] *= 0.5
+        for j in range(ids.size):  # rare: finish slow problems with scipy's L-BFGS-B
             res = minimize(
-                self._objective, W[j].ravel(), args=(xs[cand[j]], int(labels[j])), jac=True,
+                self._objective,
+                W[j],
+                args=(x_b[j], int(labels[j])),
+                jac=True,
                 method="L-BFGS-B",
                 options={"gtol": _WARM_TOL, "ftol": 1e-15, "maxiter": 10_000},
             )
-            W[j] = res.x.reshape(K, dp)
-        return W.reshape(m, L, K, dp)
+            out[ids[j]] = res.x
+        self.n_fallback_ += int(ids.size)
+        return out
 
-    def eval_proba(self, W: np.ndarray, X_eval: np.ndarray) -> np.ndarray:
-        """Probabilities over the model's labels; W (B, K, dp) -> (B, n_labels, n_eval)."""
+    def _apply_m_inverse(self, g, zx, x_b, T_b, Gx_b):
+        """(H0 + U U^T)^-1 g per problem, U = (I ⊗ x) S, S S^T the sample's curvature."""
+        K, dp = self.K, self.dp
+        S = self._curvature_factor(zx)
+        Q = np.eye(K) + S.transpose(0, 2, 1) @ Gx_b @ S
+        r = g @ self.Hinv
+        a = np.einsum("bkj,bk->bj", S, np.einsum("bkd,bd->bk", r.reshape(-1, K, dp), x_b))
+        r -= (T_b @ (S @ np.linalg.solve(Q, a[:, :, None])))[:, :, 0]
+        return r
+
+    def eval_losses(self, W: np.ndarray, X_eval: np.ndarray, loss: str) -> np.ndarray:
+        """Mean self-estimated loss on X_eval for every coefficient row of W (B, D)."""
         B = W.shape[0]
         Z = (W.reshape(B * self.K, self.dp) @ X_eval.T).reshape(B, self.K, -1)
         if self.binary:
-            q = _sigmoid(Z[:, 0])
-            return np.stack([1.0 - q, q], axis=1)
-        return _softmax(Z, axis=1)
+            z = Z[:, 0]
+            if loss == "log":  # binary entropy from the logit
+                per_row = np.logaddexp(0.0, z) - z * _sigmoid(z)
+            else:
+                per_row = _sigmoid(-np.abs(z))
+        else:
+            Z -= Z.max(axis=1, keepdims=True)
+            E = np.exp(Z)
+            total = E.sum(axis=1)
+            if loss == "log":  # entropy = log sum e^z - sum p z
+                per_row = np.log(total) - np.einsum("bkn,bkn->bn", E, Z) / total
+            else:  # 1 - max p, and max p = e^0 / total after the shift
+                per_row = 1.0 - 1.0 / total
+        return per_row.mean(axis=1)
+
+
+def _softmax_lse(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over axis 1 and the log-sum-exp, sharing one exp pass."""
+    zmax = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - zmax)
+    total = E.sum(axis=1, keepdims=True)
+    E /= total
+    return E, (zmax + np.log(total))[:, 0]
 
 
 # ----------------------------------------------------------------------------- the strategy
@@ -598,19 +674,22 @@ def expected_error_reduction(
         How the model is refit on labeled + ``(x, y)``:
 
         - ``"warm_start"``: an L2 ``LogisticRegression`` (binary or multinomial,
-          no ``class_weight``, not liblinear) is refit by a dedicated solver that
-          starts at the current coefficients and takes quasi-Newton steps with the
-          current Hessian, vectorised over every (candidate, label) pair. It
-          minimises scikit-learn's own objective to a gradient of 1e-9, so the result
-          is the fit from scratch, not an approximation of it (the sample weights of
-          the original fit are assumed to be 1);
+          no ``class_weight``, not liblinear, finite ``C``) is refit by a dedicated
+          solver: L-BFGS started at the current coefficients, preconditioned with the
+          current Hessian of the labeled rows plus the added sample's own curvature,
+          vectorised over every (candidate, label) pair. It minimises scikit-learn's
+          own objective (``sum of log-losses + ||coef||^2 / (2 C)``, intercept not
+          penalised) until the per-sample gradient is below 1e-7, so it reproduces a
+          fit from scratch (evaluation losses agree to ~1e-7) rather than
+          approximating it. Assumes the model was fit without sample weights. Needs
+          a dense ``D x D`` matrix, ``D = n_outputs * (n_features + 1)``;
         - ``"partial_fit"``: a copy of the fitted estimator gets one ``partial_fit``
           call with ``(x, y)``: exact for count-based models (naive Bayes), a single
           stochastic step (an approximation) for SGD or MLP models;
         - ``"clone"``: a fresh copy is fit from scratch on labeled + ``(x, y)`` (exact,
           the slowest);
-        - ``"auto"``: ``"warm_start"`` where it applies and the model has at most
-          2048 parameters, otherwise ``"clone"``.
+        - ``"auto"``: ``"warm_start"`` where it applies and ``D <= 2048``,
+          otherwise ``"clone"``.
     random_state : int, numpy.random.Generator or None
         Drives the evaluation subsample and tie-breaking; the same seed gives the
         same result.
@@ -662,8 +741,7 @@ def expected_error_reduction(
     view = _ModelView(model, classes)
     Xp = _check_pool(X_pool)
     n_pool = Xp.shape[0]
-    cand = np.arange(n_pool) if candidates is None else check_indices(
-        candidates, n_pool, name="candidates")
+    cand = np.arange(n_pool) if candidates is None else _check_candidates(candidates, n_pool)
     if cand.size == 0:
         raise EmptyPoolError("The pool is empty: there are no unlabeled candidates to select from.")
     y_lab = np.asarray(y_labeled)
@@ -674,11 +752,15 @@ def expected_error_reduction(
         raise InvalidInputError(
             f"X_labeled has {X_lab.shape[1]} features but X_pool has {Xp.shape[1]}."
         )
-    _columns(np.unique(y_lab), view.classes)  # every label must be a class of the task
+    _columns(np.unique(y_lab), view.classes, "y_labeled has labels")
 
     # (a) pre-filter: the only O(n_candidates) model call
-    if proba is None:
-        P = view.proba(Xp[cand])
+    if proba is None:  # in chunks: bounded memory however large the pool
+        P = np.empty((cand.size, view.classes.size))
+        for start in range(0, cand.size, _ROW_CHUNK):
+            rows = Xp[cand[start : start + _ROW_CHUNK]]
+            _check_finite_rows(rows)
+            P[start : start + rows.shape[0]] = view.proba(rows)
     else:
         P = check_proba(proba)
         if P.shape != (cand.size, view.classes.size):
@@ -694,13 +776,13 @@ def expected_error_reduction(
     # (b) a fixed evaluation subsample of the candidates
     eval_pos = np.sort(rng.choice(cand.size, size=min(n_eval, cand.size), replace=False))
     eval_idx = cand[eval_pos]
-    current = float(_mean_loss(P[eval_pos], loss))
+    current = _mean_loss(P[eval_pos], loss)
 
     Pc = np.clip(P[chosen], 0.0, 1.0)
     m, C = Pc.shape
     losses = np.full((m, C), np.nan)
     if view.constant:  # a one-class model stays one-class whatever is added: nothing to gain
-        method, n_refits = "clone", 0
+        method, n_refits = "none", 0
         losses[Pc > 0] = current
     else:
         method = _choose_refit(view, refit)
@@ -709,17 +791,20 @@ def expected_error_reduction(
         if method == "warm_start":
             n_refits = _warm_start_losses(view, X_lab, y_lab, X_cand, X_eval, loss, losses)
         else:
-            n_refits = _generic_losses(
-                view, method, X_lab, y_lab, X_cand, X_eval, Pc, loss, losses
-            )
+            n_refits = _generic_losses(view, method, X_lab, y_lab, X_cand, X_eval, Pc, loss, losses)
     expected = np.where(Pc > 0, Pc * np.nan_to_num(losses), 0.0).sum(axis=1)
     scores = current - expected
     out_idx = cand[chosen]
     if not return_details:
         return out_idx, scores
     details = EERDetails(
-        eval_indices=eval_idx, proba=Pc, loss_given_label=losses, expected_loss=expected,
-        current_loss=current, n_refits=int(n_refits), refit=method,
+        eval_indices=eval_idx,
+        proba=Pc,
+        loss_given_label=losses,
+        expected_loss=expected,
+        current_loss=current,
+        n_refits=int(n_refits),
+        refit=method,
     )
     return out_idx, scores, details
 
@@ -728,6 +813,31 @@ def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def _check_candidates(candidates, n_pool: int) -> np.ndarray:
+    """Integer pool indices, in range and unique (an O(n) mask, no sort or hash)."""
+    a = np.asarray(candidates)
+    if a.dtype == bool:
+        return check_indices(a, n_pool, name="candidates")
+    if a.size == 0:
+        return np.empty(0, dtype=np.intp)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise InvalidInputError(f"candidates must be integer pool indices, got {a.dtype}.")
+    a = a.astype(np.intp, copy=False).ravel()
+    if a.min() < 0 or a.max() >= n_pool:
+        raise InvalidInputError(f"candidates has indices outside [0, {n_pool}).")
+    seen = np.zeros(n_pool, dtype=bool)
+    seen[a] = True
+    if np.count_nonzero(seen) != a.size:
+        raise InvalidInputError("candidates has duplicate indices.")
+    return a
+
+
+def _check_finite_rows(X) -> None:
+    values = X.data if sparse.issparse(X) else X
+    if not np.isfinite(values).all():
+        raise InvalidInputError("X_pool contains NaN or inf values; impute or drop them first.")
 
 
 def _check_pool(X):
@@ -766,15 +876,22 @@ def _warm_start_losses(view, X_lab, y_lab, X_cand, X_eval, loss, out) -> int:
     solver = _WarmLogistic(est, C_reg, fit_intercept, X_lab, y_lab)
     xs = _augment(_check_features(X_cand, None, "X_pool"), fit_intercept)
     xe = _augment(_check_features(X_eval, None, "X_pool"), fit_intercept)
-    L = solver.n_labels
-    per_problem = L * solver.K * max(solver.X.shape[0], xe.shape[0], solver.D)
-    chunk = max(1, _CHUNK_ENTRIES // per_problem)
+    L, K, D = solver.n_labels, solver.K, solver.D
+    # bounded memory: chunks of candidates for the solver, smaller ones for evaluation
+    per_solve = L * ((2 * _HISTORY + 6) * D + 4 * K * solver.X.shape[0])
+    per_eval = L * 3 * K * xe.shape[0]
+    chunk = max(1, _CHUNK_ENTRIES // per_solve)
+    eval_chunk = max(1, _CHUNK_ENTRIES // per_eval)
     cols = view.columns
-    for start in range(0, xs.shape[0], chunk):
-        W = solver.solve(xs[start : start + chunk])  # (m, L, K, dp)
-        mc = W.shape[0]
-        Q = solver.eval_proba(W.reshape(mc * L, solver.K, solver.dp), xe)  # (B, L, n_eval)
-        out[start : start + mc, cols] = _mean_loss(Q, loss, axis=1).reshape(mc, L)
+    # many small matrix products: one BLAS thread is faster and does not fight other work
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, xs.shape[0], chunk):
+            W = solver.solve(xs[start : start + chunk])  # (m * L, D), candidate-major
+            for e in range(0, W.shape[0] // L, eval_chunk):
+                rows = W[e * L : (e + eval_chunk) * L]
+                lo = start + e
+                hi = lo + rows.shape[0] // L
+                out[lo:hi, cols] = solver.eval_losses(rows, xe, loss).reshape(-1, L)
     return xs.shape[0] * L
 
 

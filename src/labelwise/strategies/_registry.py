@@ -30,6 +30,7 @@ from labelwise.errors import (
 )
 from labelwise.strategies import _committee as C
 from labelwise.strategies import _uncertainty as U
+from labelwise.strategies._expected import expected_error_reduction, expected_gradient_length
 from labelwise.strategies._multilabel import multilabel_uncertainty
 from labelwise.strategies._novelty import novelty, representativeness
 from labelwise.strategies._selectors import (
@@ -85,6 +86,8 @@ class QueryContext:
     std: np.ndarray | None = None
     n_classes: int | None = None
     cost: np.ndarray | None = None
+    model: object | None = None
+    y_labeled: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ _CONTEXT_FIELD = {
     "regression_committee": "predictions",
     "std": "std",
     "X": "X",
+    "model": "model",
 }
 _NEED_HINT = {
     "proba": "class probabilities from a fitted model (proba)",
@@ -228,6 +232,7 @@ _NEED_HINT = {
     "regression_committee": "member predictions of a regression committee (predictions)",
     "std": "a predictive standard deviation (std), e.g. from a Gaussian process (--model gp)",
     "X": "features or embeddings of the pool (X); compute them first",
+    "model": "the fitted model and the labels of the labeled rows (model, y_labeled)",
 }
 
 
@@ -350,6 +355,23 @@ def _class_balance(ctx, b, rng, params):
     return Selection("class_balance", idx, ctx.candidates, {name: s})
 
 
+def _expected_error_reduction(ctx, b, rng, params):
+    n_cand = max(int(params.get("n_candidates", 200)), b)
+    idx, s = expected_error_reduction(
+        ctx.model, ctx.X[ctx.labeled], ctx.y_labeled, ctx.X[ctx.candidates],
+        proba=ctx.proba, loss=params.get("loss", "log"), n_candidates=n_cand,
+        n_eval=int(params.get("n_eval", 2000)), prefilter=params.get("prefilter", "margin"),
+        refit=params.get("refit", "auto"), random_state=rng,
+    )
+    # candidates the pre-filter left out were not simulated: they rank with the worst
+    full = np.full(ctx.candidates.size, float(np.min(s)) if s.size else 0.0)
+    full[idx] = s
+    chosen = idx[top_positions(s, b, rng)]
+    note = f"simulated the top {idx.size} by margin" if idx.size < ctx.candidates.size else ""
+    return Selection("expected_error_reduction", ctx.candidates[chosen], ctx.candidates,
+                     {"expected_error_reduction": full}, note=note)
+
+
 def _build() -> dict[str, Strategy]:
     reg: dict[str, Strategy] = {}
 
@@ -366,6 +388,13 @@ def _build() -> dict[str, Strategy]:
     }
     for name, fn in UNCERTAINTY_SCORERS.items():
         add(name, {"proba"}, lines[name], _top_k_query(name, lambda c, r, f=fn: f(c.proba)))
+    add("expected_gradient_length", {"proba", "X"},
+        "sum_y p(y|x) ||loss gradient||: the label that would change a linear model most",
+        _top_k_query("expected_gradient_length",
+                     lambda c, r: expected_gradient_length(c.proba, c.X[c.candidates])))
+    add("expected_error_reduction", {"model", "labeled", "proba", "X"},
+        "refit per candidate and label: largest expected drop of the future log loss",
+        _expected_error_reduction)
     add("random", set(), "uniform random picks: the baseline every report compares with",
         _top_k_query("random", lambda c, r: r.random(c.candidates.size)), task="any")
     committee_lines = {
