@@ -55,7 +55,7 @@ class DataConfig(_Strict):
 class FeaturesConfig(_Strict):
     """How features are computed."""
 
-    method: Literal["auto", "tabular", "tfidf", "pixels"] = "auto"
+    method: Literal["auto", "tabular", "tfidf", "minilm", "pixels"] = "auto"
 
 
 class ModelConfig(_Strict):

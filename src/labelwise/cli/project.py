@@ -91,7 +91,8 @@ def import_cmd(
 @app.command("embed")
 def embed_cmd(
     project: Path = DIR_ARG,
-    method: str = typer.Option("auto", "--method", help="auto, tabular, tfidf or pixels."),
+    method: str = typer.Option("auto", "--method", help="auto, tabular, tfidf, minilm (text "
+                               "extra; the default for text when installed) or pixels."),
 ) -> None:
     """Compute features for every sample (scaled columns, TF-IDF + SVD, or image pixels).
 

@@ -1,5 +1,5 @@
 """Feature extraction for a project's samples: tabular, text and images."""
 
-from labelwise.embed._features import METHODS, compute_features, load_features
+from labelwise.embed._features import METHODS, compute_features, load_features, minilm_available
 
-__all__ = ["METHODS", "compute_features", "load_features"]
+__all__ = ["METHODS", "compute_features", "load_features", "minilm_available"]

