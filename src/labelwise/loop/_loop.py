@@ -286,10 +286,9 @@ class ActiveLoop:
         out = {"metric": metric, "val_loss": val_loss, "kappa": None, "train_loss": None}
         if not self._fitted:
             return out
-        pool_out = self._pool_output()
-        out["train_loss"] = self.task.loss(self.y_labeled, pool_out[self.labeled])
+        out["train_loss"] = self.task.loss(self.y_labeled, self._output_for(self.labeled))
         if self._stop_set is not None:
-            pred = self.task.predict(pool_out[self._stop_set])
+            pred = self.task.predict(self._output_for(self._stop_set))
             if self._stop_pred is not None:
                 out["kappa"] = self.task.agreement(self._stop_pred, pred)
             self._stop_pred = pred
@@ -343,6 +342,12 @@ class ActiveLoop:
             self._proba_cache = self.task.output(self.model, self.X)
             self._proba_version = self.model_version
         return self._proba_cache
+
+    def _output_for(self, rows: np.ndarray) -> np.ndarray:
+        """Model output for some rows: from the pool cache when current, else just those rows."""
+        if self._proba_version == self.model_version:
+            return self._proba_cache[rows]
+        return self.task.output(self.model, self.X[rows])
 
     def _context(self, strategy: Strategy, cand: np.ndarray) -> QueryContext:
         needs = strategy.needs
