@@ -104,7 +104,7 @@ def _snapshot(ctx: QueryContext) -> dict:
 
 
 @pytest.mark.parametrize("name", ALL)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=contexts(), seed=st.integers(0, 2**32 - 1))
 def test_strategy_contract(name, case, seed):
     ctx, batch_size = case

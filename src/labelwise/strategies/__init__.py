@@ -15,6 +15,14 @@ from labelwise.strategies._committee import (
     variation_ratio,
     vote_entropy,
 )
+from labelwise.strategies._batch import badge, gradient_embedding, ranked_batch
+from labelwise.strategies._density import (
+    cluster_density,
+    information_density,
+    kde_density,
+    knn_density,
+    typicality,
+)
 from labelwise.strategies._expected import (
     EERDetails,
     expected_error_reduction,
@@ -59,6 +67,8 @@ __all__ = [
     "variation_ratio", "committee_std",
     "novelty", "representativeness", "multilabel_uncertainty",
     "expected_gradient_length", "expected_error_reduction", "EERDetails",
+    "typicality", "knn_density", "kde_density", "information_density", "cluster_density",
+    "ranked_batch", "badge", "gradient_embedding",
     "top_k", "k_center_greedy", "kmeans_equal", "kmeans_proportional", "iterative_proximity",
     "weighted", "intersection", "class_balance",
     "QueryContext", "Selection", "Pick", "Strategy", "STRATEGIES", "COLD_START",

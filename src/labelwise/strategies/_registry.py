@@ -30,6 +30,14 @@ from labelwise.errors import (
 )
 from labelwise.strategies import _committee as C
 from labelwise.strategies import _uncertainty as U
+from labelwise.strategies._batch import badge, gradient_embedding, ranked_batch
+from labelwise.strategies._density import (
+    cluster_density,
+    information_density,
+    kde_density,
+    knn_density,
+    typicality,
+)
 from labelwise.strategies._expected import expected_error_reduction, expected_gradient_length
 from labelwise.strategies._multilabel import multilabel_uncertainty
 from labelwise.strategies._novelty import novelty, representativeness
@@ -372,6 +380,25 @@ def _expected_error_reduction(ctx, b, rng, params):
                      {"expected_error_reduction": full}, note=note)
 
 
+def _ranked_batch(ctx, b, rng, params):
+    name, s = _uncertainty(ctx, params)
+    idx = ranked_batch(s, ctx.X, labeled=ctx.labeled, batch_size=b, candidates=ctx.candidates,
+                       random_state=rng)
+    return Selection("ranked_batch", idx, ctx.candidates, {name: s})
+
+
+def _badge(ctx, b, rng, params):
+    emb = gradient_embedding(ctx.proba, ctx.X[ctx.candidates])
+    pos = badge(emb, batch_size=b, random_state=rng)
+    norm = np.linalg.norm(emb, axis=1)
+    return Selection("badge", ctx.candidates[pos], ctx.candidates, {"gradient_norm": norm})
+
+
+def _density_query(name: str, fn):
+    """A density scorer over the pool, scored on the candidates, top-k selected."""
+    return _top_k_query(name, lambda c, r: fn(c.X, candidates=c.candidates))
+
+
 def _build() -> dict[str, Strategy]:
     reg: dict[str, Strategy] = {}
 
@@ -395,6 +422,25 @@ def _build() -> dict[str, Strategy]:
     add("expected_error_reduction", {"model", "labeled", "proba", "X"},
         "refit per candidate and label: largest expected drop of the future log loss",
         _expected_error_reduction)
+    add("information_density", {"proba", "X"},
+        "entropy x (mean similarity to its k nearest neighbours)^beta: uncertain and typical",
+        _top_k_query("information_density", lambda c, r: information_density(
+            c.proba, c.X, candidates=c.candidates)))
+    add("typicality", {"X"}, "1 / mean distance to the k nearest neighbours (TypiClust)",
+        _density_query("typicality", typicality), task="any")
+    add("knn_density", {"X"}, "mean similarity 1/(1+d) to the k nearest neighbours",
+        _density_query("knn_density", knn_density), task="any")
+    add("kde_density", {"X"}, "Gaussian kernel density from the k nearest neighbours",
+        _density_query("kde_density", kde_density), task="any")
+    add("cluster_density", {"X"},
+        "k-means: cluster's share of the pool x closeness to its centre",
+        _top_k_query("cluster_density", lambda c, r: cluster_density(
+            c.X, candidates=c.candidates, n_clusters=c.n_classes or 10, random_state=r)),
+        task="any")
+    add("ranked_batch", {"X", "labeled", "proba"},
+        "uncertainty vs distance to labeled + chosen, weighted by the unlabeled share",
+        _ranked_batch)
+    add("badge", {"X", "proba"}, "k-means++ seeding on gradient embeddings (BADGE)", _badge)
     add("random", set(), "uniform random picks: the baseline every report compares with",
         _top_k_query("random", lambda c, r: r.random(c.candidates.size)), task="any")
     committee_lines = {
