@@ -100,8 +100,9 @@ class StoppingConfig(_Strict):
 
     @model_validator(mode="after")
     def _some_rule(self):
-        if not any([self.label_budget, self.target_metric, self.diminishing_returns,
-                    self.max_rounds]):
+        if not any(
+            [self.label_budget, self.target_metric, self.diminishing_returns, self.max_rounds]
+        ):
             raise ValueError(
                 "give at least one stopping rule: label_budget, target_metric, "
                 "diminishing_returns or max_rounds."
@@ -185,7 +186,9 @@ def load_pipeline(path: str | Path) -> Pipeline:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark else ""
-        raise PipelineError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)}).") from None
+        raise PipelineError(
+            f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})."
+        ) from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: the file must be a mapping of keys (project, data, ...).")
     try:

@@ -41,11 +41,18 @@ def folder(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("strategy: {name: margin}", "strategy: {name: margn}"),
-         "strategy.name = 'margn': unknown strategy 'margn'; choose one of"),
-        (("batch_size: 10", "batchsize: 10"), "unknown key 'batchsize'. Did you mean 'batch_size'?"),
-        (("model: {name: logreg}", "model: {name: xgboost}"),
-         "model.name = 'xgboost': Input should be 'logreg', 'svm', 'rf', 'knn' or 'mlp'"),
+        (
+            ("strategy: {name: margin}", "strategy: {name: margn}"),
+            "strategy.name = 'margn': unknown strategy 'margn'; choose one of",
+        ),
+        (
+            ("batch_size: 10", "batchsize: 10"),
+            "unknown key 'batchsize'. Did you mean 'batch_size'?",
+        ),
+        (
+            ("model: {name: logreg}", "model: {name: xgboost}"),
+            "model.name = 'xgboost': Input should be 'logreg', 'svm', 'rf', 'knn' or 'mlp'",
+        ),
         (("stopping: {label_budget: 50}", "stopping: {}"), "give at least one stopping rule"),
         (("classes: [malignant, benign]\n", ""), "missing key 'classes'"),
         (("batch_size: 10", "batch_size: [10"), "line 7"),
@@ -65,8 +72,12 @@ def test_full_run_with_the_simulated_oracle(folder):
     st = run_pipeline(cfg, echo=lambda m: None)
     assert st["n_labeled"] == 50 and "label budget reached" in st["stopped_by"]
     p = Project.open(folder / "proj")
-    truth = dict(zip(*np.loadtxt(folder / "bc.csv", delimiter=",", skiprows=1, dtype=str,
-                                 usecols=(0, 31)).T, strict=True))
+    truth = dict(
+        zip(
+            *np.loadtxt(folder / "bc.csv", delimiter=",", skiprows=1, dtype=str, usecols=(0, 31)).T,
+            strict=True,
+        )
+    )
     _, uids = p.sample_ids()
     ids, _ = p.sample_ids()
     labels = p.current_labels()
@@ -91,12 +102,15 @@ def test_file_oracle_waits_and_continues(folder):
     st = run_pipeline(cfg, echo=lambda m: None)
     assert st["waiting_for"].endswith("inbox/round-1.csv") and st["n_pending"] == 10
     batch = (folder / "out" / "round-1.csv").read_text().splitlines()[1:]
-    truth = {line.split(",")[0]: line.split(",")[-1] for line in
-             (folder / "bc.csv").read_text().splitlines()[1:]}
+    truth = {
+        line.split(",")[0]: line.split(",")[-1]
+        for line in (folder / "bc.csv").read_text().splitlines()[1:]
+    }
     (folder / "inbox").mkdir()
     ids = [b.split(",")[0] for b in batch]
     (folder / "inbox" / "round-1.csv").write_text(
-        "id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids))
+        "id,label\n" + "".join(f"{i},{truth[i]}\n" for i in ids)
+    )
     st = run_pipeline(cfg, echo=lambda m: None)
     assert st["waiting_for"].endswith("inbox/round-2.csv") and st["n_labeled"] == 10
 
@@ -106,14 +120,23 @@ def test_resume_after_kill_finishes_with_exact_budget(folder):
     (folder / "pipeline.yaml").write_text(text)
     rng = np.random.default_rng(0)
     for _ in range(4):  # kill the run at random moments
-        proc = subprocess.Popen([sys.executable, "-m", "labelwise", "run", "pipeline.yaml"],
-                                cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "labelwise", "run", "pipeline.yaml"],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(float(rng.uniform(1.0, 4.0)))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    r = subprocess.run([sys.executable, "-m", "labelwise", "run", "pipeline.yaml", "--json"],
-                       cwd=folder, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "labelwise", "run", "pipeline.yaml", "--json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     st = json.loads(r.stdout)
     assert st["n_labeled"] == 80 and st["n_pending"] == 0

@@ -30,5 +30,7 @@ def run_cmd(
     if as_json:
         typer.echo(json.dumps(st))
         return
-    out.print(f"{st['n_labeled']} labeled of {st['n_samples']}; outputs in {cfg.outputs.folder}",
-              highlight=False)
+    out.print(
+        f"{st['n_labeled']} labeled of {st['n_samples']}; outputs in {cfg.outputs.folder}",
+        highlight=False,
+    )

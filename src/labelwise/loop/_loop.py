@@ -20,6 +20,7 @@ from labelwise.loop._stopping import StoppingRule, check_rules
 from labelwise.loop._tasks import DEFAULT_MODEL, DEFAULT_STRATEGY, get_task
 from labelwise.strategies import QueryContext, Selection, Strategy, get_strategy, strategy_names
 from labelwise.strategies._neighbors import knn_search, nearest_distance
+from labelwise.strategies._registry import MODEL_NEEDS
 
 __all__ = ["RoundRecord", "LoopResult", "ActiveLoop"]
 
@@ -301,8 +302,7 @@ class ActiveLoop:
         if cand.size == 0:
             raise EmptyPoolError("The pool is exhausted: every sample is labeled.")
         strategy, note = self.strategy, ""
-        model_needs = {"proba", "committee", "regression_committee", "std", "model"} & strategy.needs
-        if model_needs and not self._fitted:
+        if MODEL_NEEDS & strategy.needs and not self._fitted:
             strategy, note = get_strategy("k_center_greedy"), COLD_START_NOTE
         ctx = self._context(strategy, cand)
         if ctx.cost is not None and not strategy.cost_aware:  # cold-start fallback

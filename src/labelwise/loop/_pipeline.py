@@ -17,7 +17,6 @@ import io
 import json
 from collections.abc import Callable
 
-
 from labelwise.config import Pipeline, PipelineError
 from labelwise.embed import compute_features
 from labelwise.errors import InvalidInputError
@@ -52,8 +51,11 @@ def _truth(cfg: Pipeline) -> dict[str, str]:
     col = cfg.data.label_column
     if col not in df.columns:
         raise PipelineError(f"data.label_column {col!r} is not a column of {cfg.data.path}.")
-    ids = (df[cfg.data.id_column].astype(str) if cfg.data.id_column
-           else pd.Series([f"{cfg.data.path.stem}-{i + 1}" for i in range(len(df))]))
+    ids = (
+        df[cfg.data.id_column].astype(str)
+        if cfg.data.id_column
+        else pd.Series([f"{cfg.data.path.stem}-{i + 1}" for i in range(len(df))])
+    )
     return dict(zip(ids.tolist(), df[col].astype(str).tolist(), strict=True))
 
 
@@ -65,8 +67,9 @@ def _stop_reason(cfg: Pipeline, st: dict, n_rounds: int) -> str | None:
     if rules.target_metric and metrics and metrics[-1] >= rules.target_metric:
         return f"cross-validated accuracy {metrics[-1]:.4f} reached {rules.target_metric:g}"
     if rules.diminishing_returns and metrics:
-        dr = DiminishingReturns(rules.diminishing_returns.k, rules.diminishing_returns.delta,
-                                "cross-validated accuracy")
+        dr = DiminishingReturns(
+            rules.diminishing_returns.k, rules.diminishing_returns.delta, "cross-validated accuracy"
+        )
         why = dr.check([_M(m) for m in metrics])
         if why:
             return why
@@ -98,8 +101,11 @@ def _write_outputs(cfg: Pipeline, p: Project, reason: str | None) -> dict:
     if len(rounds) >= 2:
         from labelwise.loop._plot import plot_project_curve
 
-        plot_project_curve(rounds, cfg.outputs.folder / "learning_curve.png",
-                           title=f"{p.path.name}: {cfg.strategy.name}")
+        plot_project_curve(
+            rounds,
+            cfg.outputs.folder / "learning_curve.png",
+            title=f"{p.path.name}: {cfg.strategy.name}",
+        )
     return st
 
 
@@ -109,9 +115,13 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
     p = _project(cfg)
     st = status(p)
     if st["n_samples"] == 0:
-        r = import_pool(p, cfg.data.path, id_column=cfg.data.id_column,
-                        text_column=cfg.data.text_column,
-                        ignore_columns=[c for c in [cfg.data.label_column] if c])
+        r = import_pool(
+            p,
+            cfg.data.path,
+            id_column=cfg.data.id_column,
+            text_column=cfg.data.text_column,
+            ignore_columns=[c for c in [cfg.data.label_column] if c],
+        )
         echo(f"imported {r.n_samples} samples")
         st = status(p)
     feats = p.latest_artifact("features")
@@ -134,8 +144,10 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
             else:
                 inbox = cfg.oracle.folder / f"round-{rnd}.csv"
                 if not inbox.exists():
-                    echo(f"waiting for labels of round {rnd}: put {inbox} (columns id,label) "
-                         "there and run again")
+                    echo(
+                        f"waiting for labels of round {rnd}: put {inbox} (columns id,label) "
+                        "there and run again"
+                    )
                     st = _write_outputs(cfg, p, None)
                     st["waiting_for"] = str(inbox)
                     return st
@@ -162,11 +174,18 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
         if cfg.stopping.label_budget:
             size = max(1, min(size, cfg.stopping.label_budget - st["n_labeled"]))
         nxt = len(history(p)) + 1
-        b = select_batch(p, strategy=cfg.strategy.name, batch_size=size,
-                         out=cfg.outputs.folder / f"round-{nxt}.csv",
-                         random_state=cfg.seed + nxt, **params)
-        echo(f"round {b.round}: selected {len(b.rows)} by {b.strategy}"
-             + (" (cold start)" if b.cold_start else ""))
+        b = select_batch(
+            p,
+            strategy=cfg.strategy.name,
+            batch_size=size,
+            out=cfg.outputs.folder / f"round-{nxt}.csv",
+            random_state=cfg.seed + nxt,
+            **params,
+        )
+        echo(
+            f"round {b.round}: selected {len(b.rows)} by {b.strategy}"
+            + (" (cold start)" if b.cold_start else "")
+        )
 
 
 def _all_labeled(p: Project, uids: list[str]) -> bool:
@@ -174,5 +193,3 @@ def _all_labeled(p: Project, uids: list[str]) -> bool:
     ids, all_uids = p.sample_ids()
     pos = {u: int(i) for i, u in zip(ids, all_uids, strict=True)}
     return all(pos[u] in labels for u in uids)
-
-

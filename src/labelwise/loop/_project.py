@@ -26,10 +26,10 @@ from labelwise.models import BaggingCommittee, make_model
 from labelwise.store import Project, advisory_lock, atomic_write, transaction
 from labelwise.store._models import Event, Label, Round, Sample, SelectionRow
 from labelwise.strategies import QueryContext, get_strategy
+from labelwise.strategies._registry import MODEL_NEEDS
 
 __all__ = ["BatchResult", "train", "select_batch", "status", "history", "round_uids"]
 
-MODEL_NEEDS = {"proba", "committee", "regression_committee", "std", "model"}
 
 
 def _labeled(project: Project, sample_ids: np.ndarray):

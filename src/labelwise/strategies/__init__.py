@@ -6,6 +6,7 @@ batch of unique pool indices. The registry (:data:`STRATEGIES`) pairs them into
 named strategies used by the loop, the CLI and pipeline files.
 """
 
+from labelwise.strategies._batch import badge, gradient_embedding, ranked_batch
 from labelwise.strategies._committee import (
     bald,
     committee_std,
@@ -15,7 +16,6 @@ from labelwise.strategies._committee import (
     variation_ratio,
     vote_entropy,
 )
-from labelwise.strategies._batch import badge, gradient_embedding, ranked_batch
 from labelwise.strategies._density import (
     cluster_density,
     information_density,
@@ -62,15 +62,49 @@ from labelwise.strategies._uncertainty import (
 )
 
 __all__ = [
-    "least_confidence", "margin", "ratio", "entropy", "variance", "random",
-    "vote_entropy", "consensus_entropy", "kl_divergence", "max_disagreement", "bald",
-    "variation_ratio", "committee_std",
-    "novelty", "representativeness", "multilabel_uncertainty",
-    "expected_gradient_length", "expected_error_reduction", "EERDetails",
-    "typicality", "knn_density", "kde_density", "information_density", "cluster_density",
-    "ranked_batch", "badge", "gradient_embedding",
-    "top_k", "k_center_greedy", "kmeans_equal", "kmeans_proportional", "iterative_proximity",
-    "weighted", "intersection", "class_balance",
-    "QueryContext", "Selection", "Pick", "Strategy", "STRATEGIES", "COLD_START",
-    "UNCERTAINTY_SCORERS", "COMMITTEE_SCORERS", "get_strategy", "strategy_names",
+    "least_confidence",
+    "margin",
+    "ratio",
+    "entropy",
+    "variance",
+    "random",
+    "vote_entropy",
+    "consensus_entropy",
+    "kl_divergence",
+    "max_disagreement",
+    "bald",
+    "variation_ratio",
+    "committee_std",
+    "novelty",
+    "representativeness",
+    "multilabel_uncertainty",
+    "expected_gradient_length",
+    "expected_error_reduction",
+    "EERDetails",
+    "typicality",
+    "knn_density",
+    "kde_density",
+    "information_density",
+    "cluster_density",
+    "ranked_batch",
+    "badge",
+    "gradient_embedding",
+    "top_k",
+    "k_center_greedy",
+    "kmeans_equal",
+    "kmeans_proportional",
+    "iterative_proximity",
+    "weighted",
+    "intersection",
+    "class_balance",
+    "QueryContext",
+    "Selection",
+    "Pick",
+    "Strategy",
+    "STRATEGIES",
+    "COLD_START",
+    "UNCERTAINTY_SCORERS",
+    "COMMITTEE_SCORERS",
+    "get_strategy",
+    "strategy_names",
 ]

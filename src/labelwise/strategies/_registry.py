@@ -292,8 +292,12 @@ def _k_center_greedy(ctx, b, rng, params):
 
 def _kmeans_equal(ctx, b, rng, params):
     idx = kmeans_equal(
-        ctx.X, batch_size=b, labeled=ctx.labeled, candidates=ctx.candidates,
-        n_clusters=_n_clusters(ctx, params, b), random_state=rng,
+        ctx.X,
+        batch_size=b,
+        labeled=ctx.labeled,
+        candidates=ctx.candidates,
+        n_clusters=_n_clusters(ctx, params, b),
+        random_state=rng,
     )
     return Selection("kmeans_equal", idx, ctx.candidates, note="nearest its cluster's centre")
 
@@ -301,8 +305,12 @@ def _kmeans_equal(ctx, b, rng, params):
 def _kmeans_proportional(ctx, b, rng, params):
     name, s = _uncertainty(ctx, params)
     idx = kmeans_proportional(
-        s, ctx.X, batch_size=b, candidates=ctx.candidates,
-        n_clusters=_n_clusters(ctx, params, b), random_state=rng,
+        s,
+        ctx.X,
+        batch_size=b,
+        candidates=ctx.candidates,
+        n_clusters=_n_clusters(ctx, params, b),
+        random_state=rng,
     )
     return Selection("kmeans_proportional", idx, ctx.candidates, {name: s})
 
@@ -323,8 +331,10 @@ def _criteria(ctx, params, rng, default: tuple[str, ...]) -> dict[str, np.ndarra
             out[c] = novelty(ctx.X, labeled=ctx.labeled, candidates=ctx.candidates)
         elif c == "diversity":
             out[c] = representativeness(
-                ctx.X, candidates=ctx.candidates,
-                n_clusters=max(_n_clusters(ctx, params, 10), 2), random_state=rng,
+                ctx.X,
+                candidates=ctx.candidates,
+                n_clusters=max(_n_clusters(ctx, params, 10), 2),
+                random_state=rng,
             )
         elif c in (params.get("metadata") or {}):
             out[c] = np.asarray(params["metadata"][c], dtype=np.float64)[ctx.candidates]
@@ -344,8 +354,9 @@ def _weighted(ctx, b, rng, params):
     crit = _criteria(ctx, {**params, "criteria": names}, rng, ())
     if ctx.cost is not None:
         crit["cost"] = ctx.cost
-    idx = weighted(crit, strengths=strengths, batch_size=b, candidates=ctx.candidates,
-                   random_state=rng)
+    idx = weighted(
+        crit, strengths=strengths, batch_size=b, candidates=ctx.candidates, random_state=rng
+    )
     return Selection("weighted", idx, ctx.candidates, crit)
 
 
@@ -358,32 +369,51 @@ def _intersection(ctx, b, rng, params):
 def _class_balance(ctx, b, rng, params):
     name, s = _uncertainty(ctx, params)
     predicted = ctx.proba.argmax(axis=1)
-    idx = class_balance(s, predicted, batch_size=b, candidates=ctx.candidates,
-                        target=params.get("target"), random_state=rng)
+    idx = class_balance(
+        s,
+        predicted,
+        batch_size=b,
+        candidates=ctx.candidates,
+        target=params.get("target"),
+        random_state=rng,
+    )
     return Selection("class_balance", idx, ctx.candidates, {name: s})
 
 
 def _expected_error_reduction(ctx, b, rng, params):
     n_cand = max(int(params.get("n_candidates", 200)), b)
     idx, s = expected_error_reduction(
-        ctx.model, ctx.X[ctx.labeled], ctx.y_labeled, ctx.X[ctx.candidates],
-        proba=ctx.proba, loss=params.get("loss", "log"), n_candidates=n_cand,
-        n_eval=int(params.get("n_eval", 2000)), prefilter=params.get("prefilter", "margin"),
-        refit=params.get("refit", "auto"), random_state=rng,
+        ctx.model,
+        ctx.X[ctx.labeled],
+        ctx.y_labeled,
+        ctx.X[ctx.candidates],
+        proba=ctx.proba,
+        loss=params.get("loss", "log"),
+        n_candidates=n_cand,
+        n_eval=int(params.get("n_eval", 2000)),
+        prefilter=params.get("prefilter", "margin"),
+        refit=params.get("refit", "auto"),
+        random_state=rng,
     )
     # candidates the pre-filter left out were not simulated: they rank with the worst
     full = np.full(ctx.candidates.size, float(np.min(s)) if s.size else 0.0)
     full[idx] = s
     chosen = idx[top_positions(s, b, rng)]
     note = f"simulated the top {idx.size} by margin" if idx.size < ctx.candidates.size else ""
-    return Selection("expected_error_reduction", ctx.candidates[chosen], ctx.candidates,
-                     {"expected_error_reduction": full}, note=note)
+    return Selection(
+        "expected_error_reduction",
+        ctx.candidates[chosen],
+        ctx.candidates,
+        {"expected_error_reduction": full},
+        note=note,
+    )
 
 
 def _ranked_batch(ctx, b, rng, params):
     name, s = _uncertainty(ctx, params)
-    idx = ranked_batch(s, ctx.X, labeled=ctx.labeled, batch_size=b, candidates=ctx.candidates,
-                       random_state=rng)
+    idx = ranked_batch(
+        s, ctx.X, labeled=ctx.labeled, batch_size=b, candidates=ctx.candidates, random_state=rng
+    )
     return Selection("ranked_batch", idx, ctx.candidates, {name: s})
 
 
@@ -415,34 +445,77 @@ def _build() -> dict[str, Strategy]:
     }
     for name, fn in UNCERTAINTY_SCORERS.items():
         add(name, {"proba"}, lines[name], _top_k_query(name, lambda c, r, f=fn: f(c.proba)))
-    add("expected_gradient_length", {"proba", "X"},
+    add(
+        "expected_gradient_length",
+        {"proba", "X"},
         "sum_y p(y|x) ||loss gradient||: the label that would change a linear model most",
-        _top_k_query("expected_gradient_length",
-                     lambda c, r: expected_gradient_length(c.proba, c.X[c.candidates])))
-    add("expected_error_reduction", {"model", "labeled", "proba", "X"},
+        _top_k_query(
+            "expected_gradient_length",
+            lambda c, r: expected_gradient_length(c.proba, c.X[c.candidates]),
+        ),
+    )
+    add(
+        "expected_error_reduction",
+        {"model", "labeled", "proba", "X"},
         "refit per candidate and label: largest expected drop of the future log loss",
-        _expected_error_reduction)
-    add("information_density", {"proba", "X"},
+        _expected_error_reduction,
+    )
+    add(
+        "information_density",
+        {"proba", "X"},
         "entropy x (mean similarity to its k nearest neighbours)^beta: uncertain and typical",
-        _top_k_query("information_density", lambda c, r: information_density(
-            c.proba, c.X, candidates=c.candidates)))
-    add("typicality", {"X"}, "1 / mean distance to the k nearest neighbours (TypiClust)",
-        _density_query("typicality", typicality), task="any")
-    add("knn_density", {"X"}, "mean similarity 1/(1+d) to the k nearest neighbours",
-        _density_query("knn_density", knn_density), task="any")
-    add("kde_density", {"X"}, "Gaussian kernel density from the k nearest neighbours",
-        _density_query("kde_density", kde_density), task="any")
-    add("cluster_density", {"X"},
+        _top_k_query(
+            "information_density",
+            lambda c, r: information_density(c.proba, c.X, candidates=c.candidates),
+        ),
+    )
+    add(
+        "typicality",
+        {"X"},
+        "1 / mean distance to the k nearest neighbours (TypiClust)",
+        _density_query("typicality", typicality),
+        task="any",
+    )
+    add(
+        "knn_density",
+        {"X"},
+        "mean similarity 1/(1+d) to the k nearest neighbours",
+        _density_query("knn_density", knn_density),
+        task="any",
+    )
+    add(
+        "kde_density",
+        {"X"},
+        "Gaussian kernel density from the k nearest neighbours",
+        _density_query("kde_density", kde_density),
+        task="any",
+    )
+    add(
+        "cluster_density",
+        {"X"},
         "k-means: cluster's share of the pool x closeness to its centre",
-        _top_k_query("cluster_density", lambda c, r: cluster_density(
-            c.X, candidates=c.candidates, n_clusters=c.n_classes or 10, random_state=r)),
-        task="any")
-    add("ranked_batch", {"X", "labeled", "proba"},
+        _top_k_query(
+            "cluster_density",
+            lambda c, r: cluster_density(
+                c.X, candidates=c.candidates, n_clusters=c.n_classes or 10, random_state=r
+            ),
+        ),
+        task="any",
+    )
+    add(
+        "ranked_batch",
+        {"X", "labeled", "proba"},
         "uncertainty vs distance to labeled + chosen, weighted by the unlabeled share",
-        _ranked_batch)
+        _ranked_batch,
+    )
     add("badge", {"X", "proba"}, "k-means++ seeding on gradient embeddings (BADGE)", _badge)
-    add("random", set(), "uniform random picks: the baseline every report compares with",
-        _top_k_query("random", lambda c, r: r.random(c.candidates.size)), task="any")
+    add(
+        "random",
+        set(),
+        "uniform random picks: the baseline every report compares with",
+        _top_k_query("random", lambda c, r: r.random(c.candidates.size)),
+        task="any",
+    )
     committee_lines = {
         "vote_entropy": "entropy of the committee's hard votes",
         "consensus_entropy": "entropy of the committee's mean probabilities",
@@ -452,49 +525,97 @@ def _build() -> dict[str, Strategy]:
         "variation_ratio": "1 - share of members voting the modal class",
     }
     for name, fn in COMMITTEE_SCORERS.items():
-        add(name, {"committee"}, committee_lines[name],
-            _top_k_query(name, lambda c, r, f=fn: f(c.probas)))
-    add("committee_std", {"regression_committee"},
+        add(
+            name,
+            {"committee"},
+            committee_lines[name],
+            _top_k_query(name, lambda c, r, f=fn: f(c.probas)),
+        )
+    add(
+        "committee_std",
+        {"regression_committee"},
         "std of the regression committee's predictions",
         _top_k_query("committee_std", lambda c, r: C.committee_std(c.predictions)),
-        task="regression")
-    add("predictive_std", {"std"},
+        task="regression",
+    )
+    add(
+        "predictive_std",
+        {"std"},
         "the model's predictive std (Gaussian process): where it knows least",
         _top_k_query("predictive_std", lambda c, r: np.asarray(c.std, dtype=np.float64)),
-        task="regression")
+        task="regression",
+    )
     for agg in ("mean", "max"):
-        add(f"multilabel_{agg}", {"proba"},
+        add(
+            f"multilabel_{agg}",
+            {"proba"},
             f"{agg} over labels of each label's binary entropy (multi-label)",
-            _top_k_query(f"multilabel_{agg}",
-                         lambda c, r, a=agg: multilabel_uncertainty(c.proba, aggregate=a)),
-            task="multilabel")
-    add("novelty", {"X", "labeled"}, "distance to the nearest labeled sample",
-        _top_k_query("novelty", lambda c, r: novelty(c.X, labeled=c.labeled,
-                                                     candidates=c.candidates)), task="any")
-    add("k_center_greedy", {"X", "labeled"},
+            _top_k_query(
+                f"multilabel_{agg}",
+                lambda c, r, a=agg: multilabel_uncertainty(c.proba, aggregate=a),
+            ),
+            task="multilabel",
+        )
+    add(
+        "novelty",
+        {"X", "labeled"},
+        "distance to the nearest labeled sample",
+        _top_k_query(
+            "novelty", lambda c, r: novelty(c.X, labeled=c.labeled, candidates=c.candidates)
+        ),
+        task="any",
+    )
+    add(
+        "k_center_greedy",
+        {"X", "labeled"},
         "core-set: repeatedly the point farthest from labeled + chosen (no model needed)",
-        _k_center_greedy, task="any")
-    add("kmeans_equal", {"X", "labeled"},
+        _k_center_greedy,
+        task="any",
+    )
+    add(
+        "kmeans_equal",
+        {"X", "labeled"},
         "k-means (K = classes), the same number per cluster, nearest the centre first",
-        _kmeans_equal, task="any")
-    add("kmeans_proportional", {"X", "proba"},
+        _kmeans_equal,
+        task="any",
+    )
+    add(
+        "kmeans_proportional",
+        {"X", "proba"},
         "k-means on candidates, picks per cluster by size, most uncertain first",
-        _kmeans_proportional)
-    add("iterative_proximity", {"X", "proba"},
+        _kmeans_proportional,
+    )
+    add(
+        "iterative_proximity",
+        {"X", "proba"},
         "uncertainty plus a [-0.3, 0.3] bonus for distance from the batch so far",
-        _iterative_proximity)
-    add("weighted", {"X", "labeled", "proba"},
-        "rank-normalised criteria with strengths (default margin 1.0, novelty 0.5)", _weighted)
-    add("intersection", {"X", "labeled", "proba"},
+        _iterative_proximity,
+    )
+    add(
+        "weighted",
+        {"X", "labeled", "proba"},
+        "rank-normalised criteria with strengths (default margin 1.0, novelty 0.5)",
+        _weighted,
+    )
+    add(
+        "intersection",
+        {"X", "labeled", "proba"},
         "in the top set of margin, diversity and novelty at once, widened until full",
-        _intersection)
-    add("class_balance", {"proba"},
+        _intersection,
+    )
+    add(
+        "class_balance",
+        {"proba"},
         "equal share per predicted class (or given ratios), most uncertain first",
-        _class_balance)
+        _class_balance,
+    )
     return reg
 
 
 STRATEGIES: dict[str, Strategy] = _build()
+
+#: What only a fitted model can provide; a strategy needing any of it cold-starts without one.
+MODEL_NEEDS = frozenset({"proba", "committee", "regression_committee", "std", "model"})
 
 #: Strategies that work before any model exists (features only).
 COLD_START = ("k_center_greedy", "kmeans_equal", "random", "novelty")
