@@ -11,6 +11,7 @@ import numpy as np
 
 _CHUNK = 65_536
 _SMALL = 2_000_000  # array elements below which faiss runs on one thread
+_EXACT_PAIRS = 2_000_000_000  # query x reference pairs up to which kNN is exact
 
 
 def _faiss():
@@ -39,12 +40,20 @@ def _threads_for(n_values: int):
         faiss.omp_set_num_threads(before)
 
 
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def as_f32(X) -> np.ndarray:
     """Return X as a C-contiguous float32 array (no copy when it already is one)."""
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
-def knn_search(query, ref, k: int, *, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def knn_search(
+    query, ref, k: int, *, exclude_self: bool = False, exact: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean distances and indices of the k nearest rows of ``ref`` for each query row.
 
     Parameters
@@ -55,6 +64,12 @@ def knn_search(query, ref, k: int, *, exclude_self: bool = False) -> tuple[np.nd
         Neighbours per query row (clipped to the number of reference rows).
     exclude_self : bool, default=False
         ``query`` is ``ref``: drop each row's match with itself.
+    exact : bool or None, default=None
+        Exact search (a flat index) or approximate (an inverted-file index with
+        ``sqrt(n_ref)`` lists, 8 probed). ``None``: exact up to 2e9 query x
+        reference pairs (about 45,000 x 45,000), approximate beyond, where exact
+        search would take minutes; rows the approximate index cannot fill are
+        searched exactly.
 
     Returns
     -------
@@ -65,12 +80,19 @@ def knn_search(query, ref, k: int, *, exclude_self: bool = False) -> tuple[np.nd
     q, r = as_f32(query), as_f32(ref)
     extra = 1 if exclude_self else 0
     k_eff = min(k + extra, r.shape[0])
-    index = faiss.IndexFlatL2(r.shape[1])
-    index.add(r)
+    if exact is None:
+        exact = q.shape[0] * r.shape[0] <= _EXACT_PAIRS
+    flat = faiss.IndexFlatL2(r.shape[1])
+    flat.add(r)
+    index = flat if exact else _ivf(r)
     dists, idxs = [], []
     for start in range(0, q.shape[0], _CHUNK):
-        with _threads_for(min(q.shape[0] - start, _CHUNK) * r.shape[0]):
+        # faiss' OpenMP threads and OpenBLAS' threads would fight over the same cores
+        with _threads_for(min(q.shape[0] - start, _CHUNK) * r.shape[0]), _one_blas_thread():
             d, i = index.search(q[start : start + _CHUNK], k_eff)
+            short = np.flatnonzero((i < 0).any(axis=1))
+            if short.size:  # too few candidates in the probed lists: search those exactly
+                d[short], i[short] = flat.search(q[start + short], k_eff)
         if exclude_self:
             rows = np.arange(start, start + d.shape[0])[:, None]
             is_self = i == rows
@@ -84,6 +106,22 @@ def knn_search(query, ref, k: int, *, exclude_self: bool = False) -> tuple[np.nd
         idxs.append(i)
     d = np.sqrt(np.maximum(np.concatenate(dists).astype(np.float64), 0.0))
     return d, np.concatenate(idxs)
+
+
+def _ivf(r: np.ndarray):
+    """An inverted-file index over ``r`` (trained on a fixed sample: deterministic)."""
+    faiss = _faiss()
+    n, d = r.shape
+    nlist = int(np.clip(np.sqrt(n), 16, 4096))
+    quantizer = faiss.IndexFlatL2(d)
+    index = faiss.IndexIVFFlat(quantizer, d, nlist)
+    n_train = min(n, 40 * nlist)
+    sample = np.random.default_rng(0).choice(n, size=n_train, replace=False)
+    index.cp.min_points_per_centroid = 1
+    index.train(r[np.sort(sample)])
+    index.add(r)
+    index.nprobe = min(8, nlist)
+    return index
 
 
 def nearest_distance(query, ref) -> np.ndarray:
