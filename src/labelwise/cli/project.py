@@ -91,8 +91,12 @@ def import_cmd(
 @app.command("embed")
 def embed_cmd(
     project: Path = DIR_ARG,
-    method: str = typer.Option("auto", "--method", help="auto, tabular, tfidf, minilm (text "
-                               "extra; the default for text when installed) or pixels."),
+    method: str = typer.Option(
+        "auto",
+        "--method",
+        help="auto, tabular, tfidf, minilm (text "
+        "extra; the default for text when installed) or pixels.",
+    ),
 ) -> None:
     """Compute features for every sample (scaled columns, TF-IDF + SVD, or image pixels).
 
@@ -233,7 +237,11 @@ def status_cmd(
     """
     from labelwise.loop._project import status
 
-    st = status(_open(project))
+    p = _open(project)
+    st = status(p)
+    curve = _status_curve(p)
+    if curve is not None:
+        st["learning_curve_png"] = str(curve)
     if as_json:
         typer.echo(json.dumps(st))
         return
@@ -254,21 +262,74 @@ def status_cmd(
         f"{len(st['open_rounds'])} open",
         highlight=False,
     )
+    if st["rounds"]:
+        t = Table(title="learning curve (finished rounds)")
+        for c in ("round", "strategy", "labels", "cv accuracy"):
+            t.add_column(c, justify="right")
+        for r in st["rounds"]:
+            t.add_row(
+                str(r["round"]),
+                r["strategy"],
+                str(r["n_labeled_before"] + r["batch_size"]),
+                f"{r['metric']:.4f}",
+            )
+        out.print(t)
+    if curve is not None:
+        out.print(f"learning curve: {curve}", highlight=False)
     if st["stopping"]["diminishing_returns"]:
         out.print(f"stopping signal: {st['stopping']['diminishing_returns']}", highlight=False)
+
+
+def _status_curve(p: Project):
+    """Write the project's learning curve PNG beside its database (2+ finished rounds)."""
+    from labelwise.loop._plot import plot_project_curve
+    from labelwise.loop._project import history
+
+    rounds = [r for r in history(p) if r["metric"] is not None]
+    if len(rounds) < 2:
+        return None
+    return plot_project_curve(rounds, p.path / "learning_curve.png", title=p.path.name)
 
 
 @app.command("history")
 def history_cmd(
     project: Path = DIR_ARG,
+    sample: str = typer.Option(
+        None,
+        "--sample",
+        help="Show one sample's provenance instead: "
+        "every round that selected it (strategy, model, scores, reason) "
+        "and every label it got.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Per round: strategy, model version, metric and how much of the batch is labeled.
 
-    Example: [cyan]labelwise history tickets[/]
+    Example: [cyan]labelwise history tickets --sample t-1042[/]
     """
-    from labelwise.loop._project import history
+    from labelwise.loop._project import history, provenance
 
+    if sample is not None:
+        info = provenance(_open(project), sample)
+        if as_json:
+            typer.echo(json.dumps(info))
+            return
+        out.print(f"[bold]{sample}[/]", highlight=False)
+        for sel in info["selections"]:
+            out.print(
+                f"  round {sel['round']}: picked #{sel['position'] + 1} by {sel['strategy']}"
+                f" (model v{sel['model_version']}): {sel['reason']}",
+                highlight=False,
+            )
+        for lab in info["labels"]:
+            out.print(
+                f"  label {lab['label']!r} by {lab['annotator'] or '?'} at {lab['at']} "
+                f"({lab['status']})",
+                highlight=False,
+            )
+        if not info["selections"] and not info["labels"]:
+            out.print("  never selected, not labeled", highlight=False)
+        return
     rows = history(_open(project))
     if as_json:
         typer.echo(json.dumps(rows))

@@ -28,8 +28,15 @@ from labelwise.store._models import Event, Label, Round, Sample, SelectionRow
 from labelwise.strategies import QueryContext, get_strategy
 from labelwise.strategies._registry import MODEL_NEEDS
 
-__all__ = ["BatchResult", "train", "select_batch", "status", "history", "round_uids"]
-
+__all__ = [
+    "BatchResult",
+    "train",
+    "select_batch",
+    "status",
+    "history",
+    "round_uids",
+    "provenance",
+]
 
 
 def _labeled(project: Project, sample_ids: np.ndarray):
@@ -185,8 +192,9 @@ def select_batch(
         # Another select may have committed since we read the pool: re-check under the lock.
         advisory_lock(s, "select")
         chosen = [r["_sid"] for r in rows]
-        clash = s.scalar(select(func.count()).select_from(SelectionRow).where(
-            SelectionRow.sample_id.in_(chosen)))
+        clash = s.scalar(
+            select(func.count()).select_from(SelectionRow).where(SelectionRow.sample_id.in_(chosen))
+        )
         latest = s.scalar(select(func.max(Round.number))) or 0
         if clash or latest >= n_round:
             raise InvalidInputError(
@@ -309,13 +317,61 @@ def _round_dict(r: Round) -> dict:
 def round_uids(project: Project, number: int) -> list[str]:
     """Stable ids of the samples selected in round ``number``, in pick order."""
     with project.session() as s:
-        return list(s.scalars(
-            select(Sample.uid)
-            .join(SelectionRow, SelectionRow.sample_id == Sample.id)
+        return list(
+            s.scalars(
+                select(Sample.uid)
+                .join(SelectionRow, SelectionRow.sample_id == Sample.id)
+                .join(Round, Round.id == SelectionRow.round_id)
+                .where(Round.number == number)
+                .order_by(SelectionRow.position)
+            )
+        )
+
+
+def provenance(project: Project, uid: str) -> dict:
+    """Everything about one sample: its selections and its labels.
+
+    Each selection says the round, strategy, model version, scores and reason;
+    each label its value, annotator, time and status.
+    """
+    with project.session() as s:
+        sample = s.scalars(select(Sample).where(Sample.uid == uid)).first()
+        if sample is None:
+            raise InvalidInputError(f"no sample with id {uid!r} in {project.path}.")
+        sels = s.execute(
+            select(SelectionRow, Round.number)
             .join(Round, Round.id == SelectionRow.round_id)
-            .where(Round.number == number)
-            .order_by(SelectionRow.position)
-        ))
+            .where(SelectionRow.sample_id == sample.id)
+            .order_by(Round.number)
+        ).all()
+        labels = s.scalars(select(Label).where(Label.sample_id == sample.id).order_by(Label.id))
+        return {
+            "id": uid,
+            "selections": [
+                {
+                    "round": number,
+                    "strategy": r.strategy,
+                    "model_version": r.model_version,
+                    "position": r.position,
+                    "scores": r.scores,
+                    "normalized": r.normalized,
+                    "reason": r.reason,
+                    "at": r.created_at.isoformat(),
+                }
+                for r, number in sels
+            ],
+            "labels": [
+                {
+                    "label": lab.value,
+                    "annotator": lab.annotator,
+                    "status": lab.status,
+                    "duration": lab.duration,
+                    "source": lab.source,
+                    "at": lab.created_at.isoformat(),
+                }
+                for lab in labels
+            ],
+        }
 
 
 def history(project: Project) -> list[dict]:
