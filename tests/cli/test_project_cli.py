@@ -88,3 +88,27 @@ def test_errors_are_one_line_with_exit_2(pool, args, message):
     assert r.returncode == 2, r.stdout + r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_lost_batch_file_can_be_written_again(pool):
+    tmp, _ = pool
+    P = str(tmp / "proj")
+    cli("init", P, "--classes", "malignant,benign")
+    cli("import", P, str(tmp / "pool.csv"), "--id-column", "id")
+    cli("embed", P)
+    cli(
+        "select",
+        P,
+        "--strategy",
+        "random",
+        "--batch",
+        "7",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp / "b.csv"),
+    )
+    original = (tmp / "b.csv").read_text()
+    (tmp / "b.csv").unlink()
+    r = cli("select", P, "--round", "1", "--out", str(tmp / "again.csv"))
+    assert r.returncode == 0 and (tmp / "again.csv").read_text() == original

@@ -146,14 +146,26 @@ def select_cmd(
     batch: int = typer.Option(50, "--batch", help="How many samples to select."),
     out_file: Path = typer.Option(None, "--out", help="Write the batch to this CSV or JSONL."),
     seed: int = typer.Option(None, "--seed", help="Random seed (ties, random strategies)."),
+    again: int = typer.Option(
+        None,
+        "--round",
+        help="Select nothing: write stored round N to "
+        "--out again (e.g. after a crash lost the file).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the batch as JSON."),
 ) -> None:
     """Select the next batch to label and store it with each pick's scores and reason.
 
     Example: [cyan]labelwise select tickets --strategy margin --batch 50 --out batch.csv[/]
     """
-    from labelwise.loop._project import select_batch
+    from labelwise.loop._project import export_round, select_batch
 
+    if again is not None:
+        if out_file is None:
+            raise usage_error("--round needs --out FILE to write the stored batch to.")
+        path = export_round(_open(project), again, out_file)
+        out.print(f"wrote round {again} to {path}", highlight=False)
+        return
     if batch < 1:
         raise usage_error(f"--batch must be at least 1, got {batch}.")
     r = select_batch(

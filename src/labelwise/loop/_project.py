@@ -314,6 +314,35 @@ def _round_dict(r: Round) -> dict:
     }
 
 
+def export_round(project: Project, number: int, out: str | Path) -> Path:
+    """Write a stored round's batch (as ``select --out`` would have) to ``out`` again."""
+    with project.session() as s:
+        rows = s.execute(
+            select(Sample.uid, SelectionRow)
+            .join(SelectionRow, SelectionRow.sample_id == Sample.id)
+            .join(Round, Round.id == SelectionRow.round_id)
+            .where(Round.number == number)
+            .order_by(SelectionRow.position)
+        ).all()
+    if not rows:
+        raise InvalidInputError(f"there is no round {number} in {project.path}.")
+    clean = [
+        {
+            "id": uid,
+            "score": r.score,
+            "reason": r.reason,
+            "strategy": r.strategy,
+            "round": number,
+            "model_version": r.model_version,
+            "position": r.position,
+        }
+        for uid, r in rows
+    ]
+    path = Path(out)
+    atomic_write(path, _batch_file(clean, path))
+    return path
+
+
 def round_uids(project: Project, number: int) -> list[str]:
     """Stable ids of the samples selected in round ``number``, in pick order."""
     with project.session() as s:
