@@ -53,6 +53,14 @@ RECOMMEND_DEFAULTS = {
 }
 
 
+# Options that bench and recommend share
+TARGET_OPTION = typer.Option(
+    None, "--target", help="Label column of a CSV file (a comma list for multi-label)."
+)
+TASK_OPTION = typer.Option("classification", "--task", help=TASK_HELP)
+MODEL_OPTION = typer.Option(None, "--model", help=MODEL_HELP)
+
+
 def parse_strategies(text: str, task: str = "classification") -> list[str]:
     """Split a comma list of strategy names; ``all`` means every strategy for the task."""
     names = [s.strip() for s in text.split(",") if s.strip()]
@@ -151,11 +159,9 @@ def bench_cmd(
         help="CSV, .npz (X, y), svmlight file, or a bundled "
         "set: digits, breast_cancer, wine, iris.",
     ),
-    target: str = typer.Option(
-        None, "--target", help="Label column of a CSV file (a comma list for multi-label)."
-    ),
-    task: str = typer.Option("classification", "--task", help=TASK_HELP),
-    model: str = typer.Option(None, "--model", help=MODEL_HELP),
+    target: str = TARGET_OPTION,
+    task: str = TASK_OPTION,
+    model: str = MODEL_OPTION,
     strategies: str = typer.Option(
         None,
         "--strategies",
@@ -318,11 +324,9 @@ def recommend_cmd(
     data: str = typer.Option(
         ..., "--data", help="Your labeled data: CSV, .npz (X, y), svmlight, or a bundled set."
     ),
-    target: str = typer.Option(
-        None, "--target", help="Label column of a CSV file (a comma list for multi-label)."
-    ),
-    task: str = typer.Option("classification", "--task", help=TASK_HELP),
-    model: str = typer.Option(None, "--model", help=MODEL_HELP),
+    target: str = TARGET_OPTION,
+    task: str = TASK_OPTION,
+    model: str = MODEL_OPTION,
     strategies: str = typer.Option(
         None,
         "--strategies",
