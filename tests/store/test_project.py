@@ -287,3 +287,14 @@ def test_json_and_times_read_back_the_same_on_every_backend(tmp_path, db):
         first = s.scalars(select(Event).order_by(Event.id)).first()
     assert ev.payload == {"nan": None, "inf": None, "np": 0.5, "n": 3}  # PostgreSQL has no NaN
     assert ev.created_at.utcoffset() == timedelta(0) and ev.created_at >= first.created_at
+
+
+def test_parquet_import(tmp_path, bc_csv, db):
+    import pandas as pd
+
+    path, df = bc_csv
+    df.to_parquet(tmp_path / "bc.parquet")
+    p = Project.init(tmp_path / "p", classes=["malignant", "benign"], db=db())
+    r = import_pool(p, tmp_path / "bc.parquet", id_column="id", target="diagnosis")
+    assert (r.n_samples, r.n_labels) == (569, 569)
+    assert pd.read_parquet(tmp_path / "bc.parquet").shape[0] == 569
