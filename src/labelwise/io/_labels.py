@@ -13,11 +13,11 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from labelwise.errors import DataFileError
 from labelwise.store import Project, atomic_write, transaction
-from labelwise.store._models import Event, Label, Sample
+from labelwise.store._models import Event, Label, Sample, now
 
 __all__ = ["LabelImport", "import_labels", "export_labels"]
 
@@ -120,6 +120,9 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
                     .order_by(Label.id)
                 ).all()
             )
+        supersede: list[int] = []
+        inserts: list[dict] = []
+        stamp = now()
         for r in rows:
             uid = r["id"].strip()
             value = r["label"].strip()
@@ -128,26 +131,35 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
                 unchanged += 1
                 continue
             if sid in current:
-                s.execute(
-                    update(Label)
-                    .where(Label.sample_id == sid, Label.status == "accepted")
-                    .values(status="superseded")
-                )
+                supersede.append(sid)
                 changed += 1
             else:
                 new += 1
             dur = r.get("duration")
-            s.add(
-                Label(
-                    sample_id=sid,
-                    value=value,
-                    status="accepted",
-                    source=str(path),
-                    annotator=(r.get("annotator") or annotator or None),
-                    duration=float(dur) if dur not in (None, "") else None,
-                )
+            inserts.append(
+                {
+                    "sample_id": sid,
+                    "value": value,
+                    "status": "accepted",
+                    "source": str(path),
+                    "annotator": r.get("annotator") or annotator or None,
+                    "duration": float(dur) if dur not in (None, "") else None,
+                    "created_at": stamp,
+                }
             )
             current[sid] = value
+        # set-based writes: supersede first (one accepted label per sample), then insert
+        for start in range(0, len(supersede), _CHUNK):
+            s.execute(
+                update(Label)
+                .where(
+                    Label.sample_id.in_(supersede[start : start + _CHUNK]),
+                    Label.status == "accepted",
+                )
+                .values(status="superseded")
+            )
+        if inserts:
+            s.execute(insert(Label), inserts)
         s.add(
             Event(
                 kind="labels.import",
