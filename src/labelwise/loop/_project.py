@@ -137,7 +137,6 @@ def select_batch(
     labels = project.current_labels()
     with project.session() as s:
         pending = set(s.scalars(select(SelectionRow.sample_id)))
-        uid_of = dict(s.execute(select(Sample.id, Sample.uid)).all())
         n_round = (s.scalar(select(func.max(Round.number))) or 0) + 1
     labeled_pos = np.flatnonzero(np.isin(ids, np.fromiter(labels, dtype=np.int64)))
     taken = np.isin(ids, np.fromiter(pending | set(labels), dtype=np.int64))
@@ -170,6 +169,11 @@ def select_batch(
     if cold:
         sel.note = COLD_START_NOTE
     picks = sel.picks()
+    pick_sids = [int(ids[p.index]) for p in picks]
+    with project.session() as s:  # uids of the picks only, not of the whole pool
+        uid_of = dict(
+            s.execute(select(Sample.id, Sample.uid).where(Sample.id.in_(pick_sids))).all()
+        )
     version = None if art is None else art.version
     first = next(iter(sel.criteria), None)
     rows = []
