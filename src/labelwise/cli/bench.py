@@ -12,11 +12,9 @@ from rich.table import Table
 
 from labelwise.cli._app import app, err, out, progress_bar, usage_error
 from labelwise.errors import InvalidInputError, UnknownNameError, did_you_mean
-from labelwise.io import load_dataset
-from labelwise.loop._bench import run_bench
-from labelwise.loop._plot import plot_learning_curves
-from labelwise.loop._recommend import recommend
-from labelwise.strategies import STRATEGIES, strategy_names
+
+# The heavy modules (scikit-learn, scipy, faiss) load inside the commands, so that
+# `labelwise --help` and the project commands start fast.
 
 DEMO_STRATEGIES = (
     "random",
@@ -63,6 +61,8 @@ MODEL_OPTION = typer.Option(None, "--model", help=MODEL_HELP)
 
 def parse_strategies(text: str, task: str = "classification") -> list[str]:
     """Split a comma list of strategy names; ``all`` means every strategy for the task."""
+    from labelwise.strategies import STRATEGIES, strategy_names
+
     names = [s.strip() for s in text.split(",") if s.strip()]
     if names == ["all"]:
         return strategy_names(task)
@@ -141,6 +141,9 @@ def print_results(results: dict) -> None:
 
 def run_and_report(ds, out_dir: Path, *, quiet: bool, **kw) -> dict:
     """Run the bench with a progress bar, write results.json and the PNG, print tables."""
+    from labelwise.loop._bench import run_bench
+    from labelwise.loop._plot import plot_learning_curves
+
     out_dir = _prepare_out(out_dir)
     with progress_bar(f"bench {ds.name}", enabled=not quiet) as (set_total, advance):
         results = run_bench(ds.X, ds.y, dataset=ds.name, progress=advance, on_total=set_total, **kw)
@@ -221,6 +224,8 @@ def bench_cmd(
     if initial < 1:
         raise usage_error(f"--initial must be at least 1, got {initial}.")
     names = parse_strategies(strategies or _default_strategies(task), task)
+    from labelwise.io import load_dataset
+
     ds = load_dataset(data, target=target, cost_column=cost_column)
     out_dir = out_dir or _default_out("bench")
     paths = run_and_report(
@@ -295,6 +300,8 @@ def demo_cmd(
     """
     if seeds < 1:
         raise usage_error(f"--seeds must be at least 1, got {seeds}.")
+    from labelwise.io import load_dataset
+
     ds = load_dataset("digits")
     out_dir = out_dir or _default_out("demo")
     if not as_json:
@@ -367,6 +374,10 @@ def recommend_cmd(
     names = parse_strategies(strategies, task)
     if "random" not in names:
         names.append("random")
+    from labelwise.io import load_dataset
+    from labelwise.loop._plot import plot_learning_curves
+    from labelwise.loop._recommend import recommend
+
     ds = load_dataset(data, target=target)
     out_dir = _prepare_out(out_dir or _default_out("recommend"))
     with progress_bar(f"replay {ds.name}", enabled=not as_json) as (set_total, advance):

@@ -8,8 +8,6 @@ import typer
 from rich.table import Table
 
 from labelwise.cli._app import app, out
-from labelwise.models import model_names
-from labelwise.strategies import STRATEGIES
 
 
 @app.command("strategies")
@@ -20,6 +18,8 @@ def strategies_cmd(
 
     Example: [cyan]labelwise strategies --json[/]
     """
+    from labelwise.strategies import STRATEGIES
+
     rows = [
         {"name": s.name, "task": s.task, "needs": sorted(s.needs), "summary": s.summary}
         for s in STRATEGIES.values()
@@ -43,6 +43,8 @@ def models_cmd(
 
     Example: [cyan]labelwise models[/]
     """
+    from labelwise.models import model_names
+
     models = model_names()
     if as_json:
         typer.echo(json.dumps(models, indent=2))
