@@ -160,7 +160,7 @@ def bench_cmd(
         ...,
         "--data",
         help="CSV, .npz (X, y), svmlight file, or a bundled "
-        "set: digits, breast_cancer, wine, iris.",
+        "set: digits, breast_cancer, wine, iris, diabetes (regression).",
     ),
     target: str = TARGET_OPTION,
     task: str = TASK_OPTION,
