@@ -47,21 +47,19 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import multiprocessing as mp
 import os
 import platform
 import queue
 import resource
 import statistics
-import sys
 import time
 import traceback
 import tracemalloc
 import warnings
-from importlib import metadata
 
 import numpy as np
+from _common import emit, log, version  # noqa: E402  (benchmarks/ is on sys.path)
 
 SEED = 0
 N_CLASSES = 10
@@ -73,15 +71,8 @@ QUICK = {"n": 5_000, "d": 20, "batch_size": 20, "modal_small_n": 2_000,
          "call_limit_s": 120.0, "rounds": 2}
 
 
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 # --------------------------------------------------------------------------------------
@@ -364,8 +355,8 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     load_start = os.getloadavg()
     n, d, b = cfg["n"], cfg["d"], cfg["batch_size"]
-    have_skal = _version("scikit-activeml") is not None
-    have_modal = _version("modAL-python") is not None
+    have_skal = version("scikit-activeml") is not None
+    have_modal = version("modAL-python") is not None
     log(f"n={n:,} d={d} batch={b}; memory cap per process {cap / 2**30:.1f} GiB"
         if cap else f"n={n:,} d={d} batch={b}; no memory cap")
 
@@ -527,7 +518,7 @@ def main(argv=None) -> int:
             "loadavg_1_5_15_end": [round(x, 2) for x in os.getloadavg()],
             "noise_note": "2 shared cores; other processes on the machine slow some calls "
                           "(see loadavg)",
-            "versions": {dist: _version(dist) for dist in (
+            "versions": {dist: version(dist) for dist in (
                 "labelwise", "numpy", "scipy", "scikit-learn", "faiss-cpu", "scikit-activeml",
                 "modAL-python", "threadpoolctl")},
             "timer": "time.perf_counter",
@@ -535,21 +526,10 @@ def main(argv=None) -> int:
         "total_wall_s": round(time.perf_counter() - t_start, 2),
     }
     log(f"done in {result['total_wall_s']} s")
-    json.dump(result, sys.stdout, indent=2, default=_json_default)
-    sys.stdout.write("\n")
+    emit(result)
     return 0
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
 
 
 if __name__ == "__main__":

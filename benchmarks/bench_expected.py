@@ -49,9 +49,9 @@ import statistics
 import sys
 import time
 import warnings
-from importlib import metadata
 
 import numpy as np
+from _common import log, version  # noqa: E402  (benchmarks/ is on sys.path)
 from scipy.stats import spearmanr
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -102,15 +102,8 @@ QUICK = {
 }
 
 
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 try:
@@ -391,7 +384,7 @@ def main(argv=None) -> int:
             "noise_note": "2 shared cores with other jobs running: absolute times vary "
             "by tens of percent between runs",
             "versions": {
-                dist: _version(dist)
+                dist: version(dist)
                 for dist in ("labelwise", "numpy", "scipy", "scikit-learn", "scikit-activeml")
             },
         },

@@ -78,8 +78,14 @@ import threading
 import time
 import traceback
 from collections import Counter
-from importlib import metadata
 from pathlib import Path
+
+from _common import log as _common_log  # noqa: E402
+from _common import version  # noqa: E402  (benchmarks/ is on sys.path)
+
+
+def log(msg: str) -> None:
+    _common_log(msg, prefix="bench_store")
 
 SEED = 0
 N_COLS = 20
@@ -93,15 +99,8 @@ LINKS_PER_INODE = 60_000
 HERE = Path(__file__).resolve()
 
 
-def log(msg: str) -> None:
-    print(f"[bench_store {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _proc_status_mb(field: str) -> float | None:
@@ -1318,7 +1317,7 @@ def environment() -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "loadavg_start": list(os.getloadavg()),
-        "versions": {d: _version(d) for d in ("labelwise", "numpy", "pandas", "scikit-learn",
+        "versions": {d: version(d) for d in ("labelwise", "numpy", "pandas", "scikit-learn",
                                                "SQLAlchemy", "alembic", "pillow")},
         "sqlite_library": sqlite3.sqlite_version,
         "db": "SQLite (labelwise default: WAL, synchronous=FULL)",

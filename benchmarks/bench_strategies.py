@@ -47,9 +47,9 @@ import sys
 import time
 import tracemalloc
 import warnings
-from importlib import metadata
 
 import numpy as np
+from _common import emit, log, version  # noqa: E402  (benchmarks/ is on sys.path)
 
 from labelwise.strategies import entropy as lw_entropy
 from labelwise.strategies import k_center_greedy, top_k
@@ -109,8 +109,6 @@ QUICK = {
 }
 
 
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -135,11 +133,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     SkactivemlClassifier = object  # type: ignore[assignment,misc]
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 class PrecomputedProba(SkactivemlClassifier):  # type: ignore[misc,valid-type]
@@ -704,7 +697,7 @@ def main(argv=None) -> int:
             "loadavg_1_5_15_end": [round(x, 2) for x in os.getloadavg()],
             "noise_note": "2 shared cores: other processes on the machine show up as "
             "occasional slow repeats; medians (and the min-time ratios) are robust to them",
-            "versions": {d: _version(d) for d in (
+            "versions": {d: version(d) for d in (
                 "labelwise", "numpy", "scipy", "scikit-learn", "faiss-cpu",
                 "scikit-activeml", "modAL-python")},
             "timer": "time.perf_counter",
@@ -713,19 +706,10 @@ def main(argv=None) -> int:
     }
     result["total_wall_s"] = round(time.perf_counter() - t_start, 2)
     log(f"done in {result['total_wall_s']} s")
-    json.dump(result, sys.stdout, indent=2, default=_json_default)
-    sys.stdout.write("\n")
+    emit(result)
     return 0
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o))
 
 
 if __name__ == "__main__":
