@@ -200,6 +200,8 @@ def load_pipeline(path: str | Path) -> Pipeline:
     base = path.parent
     cfg.project = base / cfg.project
     cfg.data.path = base / cfg.data.path
+    if not cfg.data.path.exists():  # fail before any project folder is created
+        raise PipelineError(f"{path}: data.path = {str(cfg.data.path)!r}: file not found.")
     cfg.outputs.folder = base / cfg.outputs.folder
     if cfg.oracle.folder is not None:
         cfg.oracle.folder = base / cfg.oracle.folder

@@ -57,6 +57,7 @@ def folder(tmp_path):
         (("classes: [malignant, benign]\n", ""), "missing key 'classes'"),
         (("batch_size: 10", "batch_size: [10"), "line 7"),
         (("oracle: {type: simulated}", "oracle: {type: file}"), "needs oracle.folder"),
+        (("path: bc.csv", "path: nope.csv"), "data.path = "),
     ],
 )
 def test_pipeline_errors_name_the_key_and_the_fix(folder, change, message):
