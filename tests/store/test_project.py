@@ -298,3 +298,16 @@ def test_parquet_import(tmp_path, bc_csv, db):
     r = import_pool(p, tmp_path / "bc.parquet", id_column="id", target="diagnosis")
     assert (r.n_samples, r.n_labels) == (569, 569)
     assert pd.read_parquet(tmp_path / "bc.parquet").shape[0] == 569
+
+
+def test_a_project_without_classes_adopts_those_of_its_first_labels(tmp_path, bc_csv, db):
+    path, _ = bc_csv
+    p = Project.init(tmp_path / "p", db=db())
+    assert p.classes() == []
+    import_pool(p, path, id_column="id", target="diagnosis")
+    assert p.classes() == ["benign", "malignant"]
+    compute_features(p)
+    assert train(p, model="logreg")["n_labeled"] == 569
+    _write_labels(tmp_path / "l.csv", [["r0", "cat", "a"]])  # now the ontology is fixed
+    with pytest.raises(DataFileError, match="label 'cat' is not a class"):
+        import_labels(p, tmp_path / "l.csv")

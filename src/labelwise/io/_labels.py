@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from labelwise.errors import DataFileError
 from labelwise.store import Project, atomic_write, transaction
 from labelwise.store._models import Event, Label, Sample, now
+from labelwise.store._project import adopt_classes
 
 __all__ = ["LabelImport", "import_labels", "export_labels"]
 
@@ -159,6 +160,7 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
                 .values(status="superseded")
             )
         if inserts:
+            adopt_classes(s, (r["value"] for r in inserts), str(path))
             s.execute(insert(Label), inserts)
         s.add(
             Event(

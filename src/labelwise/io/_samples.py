@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select
 from labelwise.errors import DataFileError
 from labelwise.store import Project, advisory_lock, transaction
 from labelwise.store._models import Event, Label, Sample
-from labelwise.store._project import check_unique
+from labelwise.store._project import adopt_classes, check_unique
 
 __all__ = ["ImportResult", "import_pool", "IMAGE_SUFFIXES"]
 
@@ -177,6 +177,7 @@ def import_pool(
         for lab in labels:
             lab["sample_id"] = sids[lab["sample_id"]]
         if labels:
+            adopt_classes(s, (lab["value"] for lab in labels), str(src))
             s.execute(insert(Label), labels)
             n_labels = len(labels)
         s.add(

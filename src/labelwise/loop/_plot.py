@@ -98,8 +98,14 @@ def plot_project_curve(rounds: list[dict], path: str | Path, *, title: str = "")
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     ax.plot(x, y, "o-", lw=2)
     for r, xi, yi in zip(rounds, x, y, strict=True):
-        ax.annotate(str(r["round"]), (xi, yi), textcoords="offset points", xytext=(0, 6),
-                    ha="center", fontsize=7)
+        ax.annotate(
+            str(r["round"]),
+            (xi, yi),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=7,
+        )
     ax.set_xlabel("labeled samples")
     ax.set_ylabel(rounds[0].get("metric_name") or "metric")
     ax.set_title(title or "project learning curve (numbers: rounds)")

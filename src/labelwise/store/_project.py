@@ -217,6 +217,22 @@ class Project:
             s.add(Event(kind=kind, payload=payload, actor=actor))
 
 
+def adopt_classes(session, values, source: str) -> list[str]:
+    """Give a project without classes the classes its first labels use (logged).
+
+    A project created without ``--classes`` takes its ontology from the first labels
+    that arrive; once it has classes, labels outside them are refused instead.
+    """
+    if session.scalar(select(func.count()).select_from(ClassRow)):
+        return []
+    names = sorted({str(v) for v in values})
+    for name in names:
+        session.add(ClassRow(name=name, status="active"))
+    if names:
+        session.add(Event(kind="classes.adopt", payload={"classes": names, "source": source}))
+    return names
+
+
 def check_unique(values: Iterable, what: str, source: str, first_line: int = 2) -> None:
     """Raise naming the first repeated value and its line."""
     seen: dict = {}

@@ -333,9 +333,7 @@ default="entropy"
     return u * sim ** float(beta)
 
 
-def cluster_density(
-    X, *, n_clusters: int = 10, random_state=None, candidates=None
-) -> np.ndarray:
+def cluster_density(X, *, n_clusters: int = 10, random_state=None, candidates=None) -> np.ndarray:
     """k-means cluster density: the cluster's share of the pool times closeness to its centroid.
 
     The pool is split into ``n_clusters`` groups by k-means (k-means++ seeding,

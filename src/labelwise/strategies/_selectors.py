@@ -137,7 +137,10 @@ def k_center_greedy(
     array([2, 3])
     """
     return k_center_greedy_with_gain(
-        X, labeled=labeled, batch_size=batch_size, candidates=candidates,
+        X,
+        labeled=labeled,
+        batch_size=batch_size,
+        candidates=candidates,
         random_state=random_state,
     )[0]
 
@@ -451,10 +454,13 @@ def weighted(
     total_w = sum(abs(v) for v in w.values())
     if total_w == 0 or not all(np.isfinite(list(w.values()))):
         raise InvalidInputError("strengths must be finite and not all zero.")
-    combined = sum(
-        (wk * rank_normalize(crit[k]) if wk >= 0 else -wk * rank_normalize(-crit[k]))
-        for k, wk in w.items()
-    ) / total_w
+    combined = (
+        sum(
+            (wk * rank_normalize(crit[k]) if wk >= 0 else -wk * rank_normalize(-crit[k]))
+            for k, wk in w.items()
+        )
+        / total_w
+    )
     return cand[top_positions(combined, check_batch_size(batch_size), _rng(random_state))]
 
 
