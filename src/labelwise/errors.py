@@ -14,6 +14,10 @@ __all__ = [
     "UnknownNameError",
     "DataFileError",
     "MissingRequirementError",
+    "NotFoundError",
+    "ConflictError",
+    "AuthError",
+    "ForbiddenError",
 ]
 
 
@@ -42,6 +46,22 @@ class DataFileError(LabelwiseError, ValueError):
 
 class MissingRequirementError(LabelwiseError, ValueError):
     """A strategy needs something (a committee, embeddings, a model) it was not given."""
+
+
+class NotFoundError(LabelwiseError, LookupError):
+    """A sample, user, label or assignment that does not exist (HTTP 404)."""
+
+
+class ConflictError(LabelwiseError, RuntimeError):
+    """The thing changed under you: already done, taken by someone else (HTTP 409)."""
+
+
+class AuthError(LabelwiseError, PermissionError):
+    """Not logged in, or a wrong user name or password (HTTP 401)."""
+
+
+class ForbiddenError(LabelwiseError, PermissionError):
+    """Logged in, but the role does not allow it (HTTP 403)."""
 
 
 def did_you_mean(name: str, choices) -> str:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -34,6 +35,10 @@ __all__ = [
     "Label",
     "Artifact",
     "Event",
+    "User",
+    "WebSession",
+    "Assignment",
+    "Gold",
     "UTCDateTime",
 ]
 
@@ -155,6 +160,7 @@ class Label(Base):
             sqlite_where=text("status = 'accepted'"),
             postgresql_where=text("status = 'accepted'"),
         ),
+        Index("ix_label_review", "review_status", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("sample.id", ondelete="CASCADE"))
@@ -164,6 +170,15 @@ class Label(Base):
     status: Mapped[str] = mapped_column(String(16), default="accepted")
     source: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # given in the web app (migration 0003)
+    assignment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    review_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    issue: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Artifact(Base):
@@ -188,4 +203,66 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class User(Base):
+    """A person who logs in to the web app: admin, reviewer or annotator."""
+
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class WebSession(Base):
+    """A logged-in browser: the SHA-256 of its cookie token, its CSRF token, its expiry."""
+
+    __tablename__ = "web_session"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Assignment(Base):
+    """One unit of labeling work: a sample to be labeled once by one person.
+
+    ``status``: queued (nobody yet) -> assigned (one annotator) -> done or skipped.
+    ``kind``: label, overlap (an extra annotator on purpose), relabel (after a
+    rejection; ``note`` holds the reviewer's note) or gold (a control sample).
+    """
+
+    __tablename__ = "assignment"
+    __table_args__ = (
+        Index("ix_assignment_queue", "status", "priority", "id"),
+        Index("ix_assignment_who", "annotator", "status"),
+        Index("ix_assignment_sample", "sample_id", "annotator"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("sample.id", ondelete="CASCADE"))
+    annotator: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="label")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    round: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    suggestion: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Gold(Base):
+    """A control sample with its known answer, mixed into annotators' work."""
+
+    __tablename__ = "gold"
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("sample.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
