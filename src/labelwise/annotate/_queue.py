@@ -286,19 +286,19 @@ def _gold_due(s, user: str, rate: float) -> int | None:
     if rate <= 0:
         return None
     every = max(1, round(1 / rate))
+    # counted in labels (they are numbered in the order they were given; assignment ids
+    # are not: queued work is created before the gold items mixed into it)
     last_gold = s.scalar(
-        select(func.max(Assignment.id)).where(
-            Assignment.annotator == user, Assignment.kind == "gold"
-        )
+        select(func.max(Label.id)).where(Label.annotator == user, Label.status == "gold")
     )
     since = s.scalar(
         select(func.count())
-        .select_from(Assignment)
+        .select_from(Label)
         .where(
-            Assignment.annotator == user,
-            Assignment.status == "done",
-            Assignment.kind != "gold",
-            Assignment.id > (last_gold or 0),
+            Label.annotator == user,
+            Label.source == "web",
+            Label.status.not_in(("gold", "withdrawn")),
+            Label.id > (last_gold or 0),
         )
     )
     if since < every - 1:

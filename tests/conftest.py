@@ -1,4 +1,4 @@
-"""Store tests run on both backends: SQLite (the default file) and a real PostgreSQL.
+"""Shared fixtures. Store and web tests run on both backends: SQLite and a real PostgreSQL.
 
 The ``db`` fixture is a factory: each call gives the URL of a fresh, empty database
 (``None`` for SQLite: the file beside the project's config). PostgreSQL tests carry the
