@@ -10,7 +10,14 @@ from labelwise.cli import app
 from labelwise.strategies import STRATEGIES
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
-COMMANDS = sorted(c.name for c in app.registered_commands)
+COMMANDS = sorted(
+    [c.name for c in app.registered_commands]
+    + [
+        f"{g.name} {c.name}"
+        for g in app.registered_groups
+        for c in g.typer_instance.registered_commands
+    ]
+)
 
 
 def test_readme_lists_every_strategy_with_its_summary():
@@ -29,7 +36,7 @@ def test_readme_documents_every_command(command):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_help_has_an_example(command):
-    r = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    r = CliRunner().invoke(app, [*command.split(), "--help"], env={"COLUMNS": "200"})
     assert r.exit_code == 0
     assert "Example:" in r.output and f"labelwise {command}" in r.output
 
