@@ -7,6 +7,7 @@ with the file and line named, and nothing is written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,20 @@ def _image_records(folder: Path, classes: list[str]):
     return recs
 
 
+_FRAME = re.compile(r"^(?:.*[_-])?frame[_-]?(\d+)$", re.IGNORECASE)
+
+
+def _frame_meta(uid: str) -> dict:
+    """Video frames extracted as ``<video folder>/frame_000123.jpg``: which video, which frame.
+
+    The web app shows such a frame with its neighbouring frames for context.
+    """
+    m = _FRAME.match(Path(uid).stem)
+    if not m:
+        return {}
+    return {"video": str(Path(uid).parent), "frame": int(m.group(1))}
+
+
 def import_pool(
     project: Project,
     source: str | Path,
@@ -108,7 +123,9 @@ def import_pool(
         unknown = sorted({r["label"] for r in recs if r["label"] and r["label"] not in classes})
         if unknown and classes:
             # sub-folders that are not classes are just folders, unless none match
-            if not any(r["label"] in classes for r in recs):
+            # (video frames live in one sub-folder per video: those are not classes)
+            frames = all(_frame_meta(r["uid"]) for r in recs)
+            if not frames and not any(r["label"] in classes for r in recs):
                 raise DataFileError(
                     f"{src}: sub-folders {unknown[:5]} are not classes of the project "
                     f"({classes}); add the classes or rename the folders."
@@ -116,7 +133,7 @@ def import_pool(
         for r in recs:
             if r["label"] not in classes:
                 r["label"] = None
-            r["meta"] = {"folder": str(Path(r["uid"]).parent)}
+            r["meta"] = {"folder": str(Path(r["uid"]).parent), **_frame_meta(r["uid"])}
     else:
         recs, kind, assigned = _table_records(
             src, id_column, text_column, target, classes, ignore_columns
