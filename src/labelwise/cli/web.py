@@ -91,6 +91,19 @@ def users_set(
     out.print(f"updated {name}", highlight=False)
 
 
+def _check_port(host: str, port: int) -> None:
+    """Say so in one line when the address is taken, before anything starts."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise usage_error(
+            f"cannot listen on {host}:{port} ({e.strerror or e}); pick another with --port."
+        ) from None
+
+
 @app.command("serve")
 def serve_cmd(
     project: Path = DIR_ARG,
@@ -113,6 +126,7 @@ def serve_cmd(
     if not 0 < port < 65536:
         raise usage_error(f"--port must be 1 to 65535, got {port}.")
     p = Project.open(project)
+    _check_port(host, port)
     if not list_users(p):
         password = secrets.token_urlsafe(12)
         add_user(p, "admin", password, "admin", actor="serve")
