@@ -273,3 +273,43 @@ def test_explorer_sorts_filters_and_maps(web_project, as_user):
     xs = np.array([pt["x"] for pt in m["points"]])
     ys = np.array([pt["y"] for pt in m["points"]])
     assert xs.var() >= ys.var() > 0
+
+
+def test_crowdlab_consensus_outvotes_a_careless_annotator(tmp_path):
+    import random
+
+    from webutil import login, make_project
+
+    from labelwise.loop._project import select_batch
+    from labelwise.web import create_app
+
+    p, truth = make_project(tmp_path / "p", batch=40, n=200)
+    truth = {f"d{i}": str(t) for i, t in enumerate(truth)}
+    set_settings(p, overlap_fraction=1.0, overlap_k=2)
+    select_batch(p, strategy="random", batch_size=30, random_state=1)
+    app = create_app(p)
+    rnd = random.Random(0)
+    # ann2 labels first, and gives a wrong digit half of the time
+    for name, careless in (("ann2", True), ("ann", False)):
+        c = login(app, name, f"{name}-pass-1")
+        while (item := c.get("/api/next").json())["assignment"] is not None:
+            value = truth[item["sample"]["uid"]]
+            if careless and rnd.random() < 0.5:
+                value = str((int(value) + 1) % 10)
+            c.post("/api/submit", json={"assignment_id": item["assignment"]["id"], "label": value})
+    rev = login(app, "rev", "rev-pass-1")
+    crowd = rev.get("/api/quality?method=crowdlab").json()
+    vote = rev.get("/api/quality?method=majority").json()
+    assert len(crowd["consensus"]) == len(vote["consensus"]) == 70
+
+    def acc(rows):
+        return sum(r["label"] == truth[r["sample"]] for r in rows) / len(rows)
+
+    # a tie goes to the earliest label (the careless one's); CROWDLAB weighs each person
+    # by how often they agree with out-of-fold model predictions (0.83 vs 0.60 measured)
+    assert acc(crowd["consensus"]) >= acc(vote["consensus"]) + 0.15
+    assert acc(crowd["consensus"]) >= 0.75
+    quality = {a["annotator"]: a["quality"] for a in crowd["crowdlab_annotators"]}
+    assert quality["ann2"] < quality["ann"]
+    flags = {a["annotator"]: a["flags"] for a in crowd["annotators"]}
+    assert any("kappa" in f and "below 0.80" in f for f in flags["ann2"])

@@ -30,7 +30,7 @@ def review_queue(
         where = Label.review_status.in_(_STATES[state])
         total = s.scalar(select(func.count()).select_from(Label).where(where))
         rows = s.execute(
-            select(Label, Sample.uid, Sample.text, Sample.uri)
+            select(Label, Sample.uid, Sample.text, Sample.uri, Sample.data)
             .join(Sample, Sample.id == Label.sample_id)
             .where(where)
             .order_by((Label.review_status != "flagged"), Label.id)
@@ -44,6 +44,7 @@ def review_queue(
             "uid": uid,
             "text": text,
             "has_media": bool(uri),
+            "data": _first(data, 12),
             "value": lab.value,
             "status": lab.status,
             "annotator": lab.annotator,
@@ -53,9 +54,14 @@ def review_queue(
             "issue": lab.issue,
             "created_at": lab.created_at,
         }
-        for lab, uid, text, uri in rows
+        for lab, uid, text, uri, data in rows
     ]
     return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+
+def _first(data: dict | None, n: int) -> dict | None:
+    """The first ``n`` columns of a tabular sample (enough to recognise it in a list)."""
+    return None if not data else dict(list(data.items())[:n])
 
 
 def decide(

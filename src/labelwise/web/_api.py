@@ -223,6 +223,12 @@ def dashboard(request: Request, user: SessionInfo = Depends(REVIEWER)) -> dict:
     return _views.dashboard(_project(request))
 
 
+@router.get("/dashboard/baseline", tags=["pages"])
+def dashboard_baseline(request: Request, user: SessionInfo = Depends(REVIEWER)) -> dict:
+    """The dashboard's random replay: the metric with as many labels drawn at random."""
+    return _views.baseline(_project(request))
+
+
 @router.get("/samples", tags=["pages"])
 def samples(
     request: Request,

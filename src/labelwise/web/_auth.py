@@ -31,7 +31,8 @@ def current_user(request: Request) -> SessionInfo:
 
 def csrf_ok(sent: str | None, expected: str) -> bool:
     """Constant-time comparison of a CSRF token."""
-    return bool(sent) and secrets.compare_digest(str(sent), expected)
+    # bytes: compare_digest refuses non-ASCII str, and a header may carry anything
+    return bool(sent) and secrets.compare_digest(str(sent).encode(), expected.encode())
 
 
 def require(*roles: str):

@@ -72,7 +72,9 @@ def login_form(
 
 def _local(target: str) -> str:
     """Only same-site paths are followed after login (no open redirect)."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # browsers drop tabs and newlines from a URL: "/\t/evil.com" would read as "//evil.com"
+    bad = not target.isprintable() or "\\" in target
+    if bad or not target.startswith("/") or target.startswith("//"):
         return "/"
     return target
 
@@ -245,8 +247,12 @@ def _may_see(s, user: str, smp: Sample) -> bool:
 
 
 def _inside_roots(roots: list[FsPath], path: FsPath) -> FsPath:
-    real = path.resolve()
-    if not any(real.is_relative_to(r) for r in roots) or not real.is_file():
+    try:  # a null byte, a too long name or a symlink loop: no file of ours either
+        real = path.resolve()
+        ok = any(real.is_relative_to(r) for r in roots) and real.is_file()
+    except (OSError, ValueError, RuntimeError):
+        ok = False
+    if not ok:
         raise NotFoundError("that file is not in the project's media folders.")
     return real
 

@@ -26,9 +26,9 @@
     }
     if (smp.text) box.append(el("p", { class: "text", text: smp.text }));
     if (smp.data) {
-      const t = el("table", { class: "grid" });
-      for (const [k, v] of Object.entries(smp.data)) t.append(el("tr", {}, el("th", { text: k }), el("td", { text: String(v) })));
-      box.append(t);
+      const dl = el("dl", { class: "kv" });
+      for (const [k, v] of Object.entries(smp.data)) dl.append(el("div", {}, el("dt", { text: k }), el("dd", { text: String(v) })));
+      box.append(dl);
     }
     if (!smp.media_url && !smp.text && !smp.data) box.append(el("p", { class: "muted", text: "(no content)" }));
     const nb = $("neighbors");
@@ -116,6 +116,7 @@
   }
 
   document.addEventListener("keydown", (ev) => {
+    if ($("help").open) return;  // no labeling behind the help (Esc closes it)
     const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(document.activeElement.tagName);
     if (typing) { if (ev.key === "Escape") document.activeElement.blur(); return; }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
