@@ -133,8 +133,10 @@ def list_users(project: Project) -> list[dict]:
 
 def authenticate(project: Project, name: str, password: str) -> User:
     """The user whose name and password these are, or :class:`AuthError`."""
+    name = (name or "").strip()
     with project.session() as s:
-        user = s.scalars(select(User).where(User.name == (name or "").strip())).first()
+        # a NUL cannot be in a name (PostgreSQL refuses it in a query): nobody by that name
+        user = None if "\x00" in name else s.scalars(select(User).where(User.name == name)).first()
     hasher = _hasher()
     if user is None or not user.active:
         # spend the same time as a real check, so timing does not tell which names exist

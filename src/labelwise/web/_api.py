@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labelwise import annotate
 from labelwise.annotate import SessionInfo
@@ -21,8 +21,29 @@ REVIEWER = require("reviewer")
 ADMIN = require("admin")
 
 
+def _no_nul(value, where: str = "body"):
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where} contains a NUL character; remove it.")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(k, f"{where}.{k}")
+            _no_nul(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_nul(v, f"{where}[{i}]")
+    return value
+
+
 class Body(BaseModel):
+    """A JSON body: unknown keys and NUL characters refused (PostgreSQL cannot store NUL)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data):
+        return _no_nul(data)
 
 
 class LoginIn(Body):

@@ -66,7 +66,7 @@ def create_app(project: str | Path | Project) -> FastAPI:
         title="labelwise",
         summary="Label the samples that teach the model most; review; watch quality.",
         version=_version(),
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI needs a CDN script and inline code: the CSP forbids both
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -102,7 +102,13 @@ def create_app(project: str | Path | Project) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
+        if b"%00" in raw or b"\x00" in raw or b"%00" in raw.lower():
+            response = JSONResponse(
+                {"detail": "the address contains a NUL character; remove it."}, status_code=400
+            )
+        else:
+            response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"

@@ -286,8 +286,8 @@ def _thumbnail(path: FsPath, size: int = 160) -> bytes:
             im.thumbnail((size, size))
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=80)
-    except OSError:
-        raise NotFoundError(f"{path.name} is not a readable image.") from None
+    except (OSError, Image.DecompressionBombError):
+        raise NotFoundError(f"{path.name} is not a readable image (or too large).") from None
     if len(_THUMBS) > 2000:
         _THUMBS.clear()
     _THUMBS[key] = buf.getvalue()
