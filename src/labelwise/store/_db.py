@@ -100,6 +100,10 @@ def make_engine(url: str) -> Engine:
             write = conn.get_execution_options().get(_WRITE, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
+        # Writers of this process queue on a lock before they ask SQLite for its write
+        # lock: SQLite's own busy handler sleeps with growing back-off (up to 100 ms a
+        # try) and lets late comers win, which gives a tail of seconds under 20 writers.
+        engine.info_write_lock = threading.RLock()  # type: ignore[attr-defined]
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
 
@@ -162,8 +166,13 @@ def transaction(factory: sessionmaker):
     """A session whose work commits together or not at all.
 
     On SQLite it holds the write lock from its start (``BEGIN IMMEDIATE``), so what it
-    reads is still true when it writes.
+    reads is still true when it writes; threads of one process take turns on an
+    in-process lock first (other processes still wait on SQLite's busy timeout).
     """
+    bind = factory.kw.get("bind")
+    lock = getattr(bind, "info_write_lock", None)
+    if lock is not None:
+        lock.acquire()
     session: Session = factory()
     try:
         session.connection(execution_options={_WRITE: True})
@@ -174,3 +183,5 @@ def transaction(factory: sessionmaker):
         raise
     finally:
         session.close()
+        if lock is not None:
+            lock.release()
