@@ -31,7 +31,12 @@ Peer libraries are benchmark-only dependencies, never imported by labelwise itse
     # pip install scikit-activeml modAL-python numpy==<current> scikit-learn==<current>
     # (never install torch or CUDA packages for this benchmark; neither peer needs them here)
 
-Last run with scikit-activeml 1.0.1, modAL-python 0.4.2.1, numpy 2.4.6, scikit-learn 1.9.1.
+labelwise scores large probability matrices with an optional numba kernel (the ``fast``
+extra); without numba it runs its numpy path. The JSON says which path ran, and how long
+the kernel's compile (and, in a later process, the load of numba's compile cache) takes.
+
+Last run with scikit-activeml 1.0.1, modAL-python 0.4.2.1, numpy 2.4.6, scikit-learn 1.9.1,
+numba 0.68.1.
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import warnings
@@ -109,8 +116,6 @@ QUICK = {
 }
 
 
-
-
 # --------------------------------------------------------------------------------------
 # peers (optional imports: the script still runs, and says so, without them)
 # --------------------------------------------------------------------------------------
@@ -133,8 +138,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     SkactivemlClassifier = object  # type: ignore[assignment,misc]
 
 
-
-
 class PrecomputedProba(SkactivemlClassifier):  # type: ignore[misc,valid-type]
     """sklearn/skactiveml-compatible "classifier" that returns precomputed probabilities.
 
@@ -143,19 +146,25 @@ class PrecomputedProba(SkactivemlClassifier):  # type: ignore[misc,valid-type]
     stored array is returned as is, so no model cost at all is charged to the peers.
     """
 
-    def __init__(self, proba=None, classes=None, missing_label=np.nan, cost_matrix=None,
-                 random_state=None):
+    def __init__(
+        self, proba=None, classes=None, missing_label=np.nan, cost_matrix=None, random_state=None
+    ):
         if HAVE_SKAL:
-            super().__init__(classes=classes, missing_label=missing_label,
-                             cost_matrix=cost_matrix, random_state=random_state)
+            super().__init__(
+                classes=classes,
+                missing_label=missing_label,
+                cost_matrix=cost_matrix,
+                random_state=random_state,
+            )
         else:
             self.classes, self.missing_label = classes, missing_label
             self.cost_matrix, self.random_state = cost_matrix, random_state
         self.proba = proba
 
     def fit(self, X, y, sample_weight=None):
-        self.classes_ = np.arange(self.proba.shape[1]) if self.classes is None else np.asarray(
-            self.classes)
+        self.classes_ = (
+            np.arange(self.proba.shape[1]) if self.classes is None else np.asarray(self.classes)
+        )
         return self
 
     def predict_proba(self, X, **kwargs):
@@ -230,12 +239,15 @@ def measure_memory(fn) -> dict:
     res = {"tracemalloc_peak_bytes": int(tm_peak)}
     if reset and rss_before is not None:
         res["rss_peak_delta_bytes"] = int(max(0, maxrss_after - rss_before))
-        res["rss_method"] = ("peak RSS during call minus RSS before (VmHWM reset via "
-                             "clear_refs" + (", after glibc malloc_trim)" if trimmed else ")"))
+        res["rss_method"] = "peak RSS during call minus RSS before (VmHWM reset via clear_refs" + (
+            ", after glibc malloc_trim)" if trimmed else ")"
+        )
     else:
         res["rss_peak_delta_bytes"] = int(max(0, maxrss_after - maxrss_before))
-        res["rss_method"] = ("ru_maxrss after - before (lower bound: 0 when the call stays "
-                             "under the process' earlier high-water mark)")
+        res["rss_method"] = (
+            "ru_maxrss after - before (lower bound: 0 when the call stays "
+            "under the process' earlier high-water mark)"
+        )
     return res
 
 
@@ -252,8 +264,7 @@ def bench(fns: dict, *, repeats: int, budget_s: float, single_call_s: float) -> 
         t0 = time.perf_counter()
         out = fn()
         dt = time.perf_counter() - t0
-        state[name] = {"first_call_s": dt, "times": [], "output": out,
-                       "single": dt > single_call_s}
+        state[name] = {"first_call_s": dt, "times": [], "output": out, "single": dt > single_call_s}
         log(f"    {name}: first call {dt:.3f} s")
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -273,8 +284,11 @@ def bench(fns: dict, *, repeats: int, budget_s: float, single_call_s: float) -> 
             policy = f"median of {len(st['times'])} timed calls after 1 warm-up"
         else:
             secs = st["first_call_s"]
-            policy = (f"single call (took > {single_call_s:.0f} s per-call limit, not repeated)"
-                      if st["single"] else "single call")
+            policy = (
+                f"single call (took > {single_call_s:.0f} s per-call limit, not repeated)"
+                if st["single"]
+                else "single call"
+            )
         result[name] = {
             "seconds": secs,
             "min_s": min(st["times"]) if st["times"] else st["first_call_s"],
@@ -327,19 +341,79 @@ def labelwise_breakdown(proba: np.ndarray, scorer, batch: int) -> dict:
         return statistics.median(ts)
 
     scores = scorer(proba)
+    path = "numpy"
+    if proba.size >= U._KERNEL_MIN_SIZE and U._load_kernels() is not None:
+        path = "numba kernel (validation fused into the scoring pass)"
     if scorer is lw_margin:
+
         def core():
             p1, p2 = U._top2(proba)
             return 1.0 - (p1 - p2)
     else:
+
         def core():
             return np.maximum(U._entropy_rows(proba), 0.0)
+
     return {
+        "scorer_path": path,
         "check_proba_s": med(lambda: check_proba(proba)),
         "scorer_incl_check_s": med(lambda: scorer(proba)),
         "scorer_core_no_validation_s": med(core),
         "top_k_s": med(lambda: top_k(scores, batch_size=batch, random_state=SEED)),
     }
+
+
+_COLD_CALL = """
+import json, sys, time
+import numpy as np
+p = np.random.default_rng(0).dirichlet([0.5] * 10, size=100_000)
+from labelwise.strategies import _uncertainty as U
+from labelwise.strategies import entropy, margin
+t0 = time.perf_counter()
+margin(p)
+t1 = time.perf_counter()
+margin(p)
+t2 = time.perf_counter()
+entropy(p)
+t3 = time.perf_counter()
+print(json.dumps({"kernel": U._load_kernels() is not None, "first_margin_s": t1 - t0,
+                  "second_margin_s": t2 - t1, "first_entropy_s": t3 - t2}))
+"""
+
+
+def labelwise_kernel_info() -> dict:
+    """Which scoring path labelwise takes, and the one-off costs of the numba kernel.
+
+    The cold costs are measured in fresh processes with an empty numba cache directory:
+    the first process compiles, the second loads the compiled code from that cache.
+    """
+    from labelwise.strategies import _uncertainty as U
+
+    info = {"numba": version("numba"), "used_from_n_samples_x_n_classes": U._KERNEL_MIN_SIZE}
+    if U._load_kernels() is None:
+        info["available"] = False
+        return info
+    import numba
+
+    info["available"] = True
+    info["num_threads"] = numba.get_num_threads()
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for key in ("cold_compile", "cache_load"):
+            r = subprocess.run(
+                [sys.executable, "-c", _COLD_CALL],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            info[key] = json.loads(r.stdout)
+    info["note"] = (
+        "fresh processes, 100k x 10 float64: first_margin_s includes importing "
+        "numba and compiling the kernel for float64 (cold_compile) or loading it "
+        "from numba's on-disk cache (cache_load); first_entropy_s reuses it"
+    )
+    return info
 
 
 def run_uncertainty(cfg: dict) -> dict:
@@ -348,16 +422,21 @@ def run_uncertainty(cfg: dict) -> dict:
             "n_classes": cfg["n_classes"],
             "batch_size": cfg["batch_size"],
             "proba": f"rng.dirichlet([{DIRICHLET_ALPHA}] * n_classes, size=n), "
-                     f"float64, seed {SEED}",
+            f"float64, seed {SEED}",
             "peers_classifier": "PrecomputedProba wrapper: predict_proba returns the "
-                                "precomputed array (no model cost)",
+            "precomputed array (no model cost)",
             "modAL": "modAL.uncertainty.margin_sampling / entropy_sampling "
-                     "(n_instances=batch, random_tie_break=False -> multi_argmax/argmin)",
+            "(n_instances=batch, random_tie_break=False -> multi_argmax/argmin)",
             "scikit-activeml": "skactiveml.pool.UncertaintySampling(method='margin_sampling' "
-                               "| 'entropy', random_state=0).query(X, y=all NaN, clf, "
-                               "fit_clf=False, batch_size=batch)",
-            "labelwise": "top_k(margin(proba) | entropy(proba), batch_size=batch, "
-                         "random_state=0)",
+            "| 'entropy', random_state=0).query(X, y=all NaN, clf, "
+            "fit_clf=False, batch_size=batch)",
+            "labelwise": "top_k(margin(proba) | entropy(proba), batch_size=batch, random_state=0)",
+            "warm_up": "fair and identical for every library: one untimed call on the same "
+            "proba before the timed calls (reported as first_call_s), then timed "
+            "calls round-robin across libraries. For labelwise that call includes "
+            "numba's JIT compile or the load of its compile cache, so the timed "
+            "medians exclude compile time; labelwise_kernel reports those one-off "
+            "costs, measured in fresh processes.",
         },
         "results": {},
     }
@@ -368,6 +447,8 @@ def run_uncertainty(cfg: dict) -> dict:
     for n in cfg["n_rows"]:
         out["results"][str(n)] = _uncertainty_at(n, cfg)
         gc.collect()
+    log("uncertainty: one-off costs of labelwise's numba kernel (fresh processes)")
+    out["setup"]["labelwise_kernel"] = labelwise_kernel_info()
     return out
 
 
@@ -380,36 +461,41 @@ def _uncertainty_at(n: int, cfg: dict) -> dict:
     X_ids = np.arange(n, dtype=np.float64)[:, None]  # what the peers see as "X"
     y_none = np.full(n, np.nan)  # every row unlabeled
     clf = PrecomputedProba(proba=proba, classes=np.arange(cfg["n_classes"])).fit(
-        X_ids[:1], y_none[:1])
+        X_ids[:1], y_none[:1]
+    )
     res_n = {}
     for method, lw_scorer, skal_method, modal_fn in [
-        ("margin", lw_margin, "margin_sampling",
-         modal_margin_sampling if HAVE_MODAL else None),
-        ("entropy", lw_entropy, "entropy",
-         modal_entropy_sampling if HAVE_MODAL else None),
+        ("margin", lw_margin, "margin_sampling", modal_margin_sampling if HAVE_MODAL else None),
+        ("entropy", lw_entropy, "entropy", modal_entropy_sampling if HAVE_MODAL else None),
     ]:
         log(f"  n={n:,} method={method}")
         fns = {
-            "labelwise": lambda s=lw_scorer: top_k(s(proba), batch_size=batch,
-                                                   random_state=SEED),
+            "labelwise": lambda s=lw_scorer: top_k(s(proba), batch_size=batch, random_state=SEED),
         }
         if HAVE_MODAL:
             fns["modAL"] = lambda f=modal_fn: f(clf, X_ids, n_instances=batch)[0]
         if HAVE_SKAL:
             qs = UncertaintySampling(method=skal_method, random_state=SEED)
-            fns["scikit-activeml"] = lambda q=qs: q.query(X_ids, y_none, clf, fit_clf=False,
-                                                          batch_size=batch)
+            fns["scikit-activeml"] = lambda q=qs: q.query(
+                X_ids, y_none, clf, fit_clf=False, batch_size=batch
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            b = bench(fns, repeats=cfg["repeats"][n], budget_s=cfg["budget_s"],
-                      single_call_s=cfg["single_call_s"])
+            b = bench(
+                fns,
+                repeats=cfg["repeats"][n],
+                budget_s=cfg["budget_s"],
+                single_call_s=cfg["single_call_s"],
+            )
         secs = {k: v["seconds"] for k, v in b.items()}
         mins = {k: v["min_s"] for k, v in b.items()}
         picks = {k: v.pop("output") for k, v in b.items()}
-        agree = {f"labelwise_vs_{k}": overlap(picks["labelwise"], v)
-                 for k, v in picks.items() if k != "labelwise"}
-        log(f"    seconds {json.dumps({k: round(v, 4) for k, v in secs.items()})} "
-            f"overlap {agree}")
+        agree = {
+            f"labelwise_vs_{k}": overlap(picks["labelwise"], v)
+            for k, v in picks.items()
+            if k != "labelwise"
+        }
+        log(f"    seconds {json.dumps({k: round(v, 4) for k, v in secs.items()})} overlap {agree}")
         log("    memory (labelwise)")
         mem = measure_memory(fns["labelwise"])
         res_n[method] = {
@@ -472,19 +558,27 @@ def run_k_center(cfg: dict) -> dict:
 
     out = {
         "setup": {
-            "n_rows": n, "n_features": d, "n_labeled": n_lab, "batch_size": batch,
+            "n_rows": n,
+            "n_features": d,
+            "n_labeled": n_lab,
+            "batch_size": batch,
             "X": f"rng.standard_normal((n, d), dtype=float32), seed {SEED}",
             "labelwise": "k_center_greedy(X, labeled=labeled, batch_size=batch)",
-            "scikit-activeml": ("skactiveml.pool.CoreSet(random_state=0).query(X, y, "
-                                "batch_size=batch): same raw features, euclidean metric "
-                                "(CoreSet has no embedding step; it works on X as given)")
-                               if HAVE_SKAL else "not installed",
-            "modAL": ("no equivalent: modAL-python has no core-set / k-center strategy. Its "
-                      "only diversity-aware batch method, modAL.batch.uncertainty_batch_"
-                      "sampling (Cardoso et al. ranked batch), scores alpha*(1-sim) + "
-                      "(1-alpha)*uncertainty with a classifier and recomputes distances from "
-                      "every pool row to every labeled row per pick (O(n*|L|*d) per pick), "
-                      "so it is a different criterion and is not timed here."),
+            "scikit-activeml": (
+                "skactiveml.pool.CoreSet(random_state=0).query(X, y, "
+                "batch_size=batch): same raw features, euclidean metric "
+                "(CoreSet has no embedding step; it works on X as given)"
+            )
+            if HAVE_SKAL
+            else "not installed",
+            "modAL": (
+                "no equivalent: modAL-python has no core-set / k-center strategy. Its "
+                "only diversity-aware batch method, modAL.batch.uncertainty_batch_"
+                "sampling (Cardoso et al. ranked batch), scores alpha*(1-sim) + "
+                "(1-alpha)*uncertainty with a classifier and recomputes distances from "
+                "every pool row to every labeled row per pick (O(n*|L|*d) per pick), "
+                "so it is a different criterion and is not timed here."
+            ),
         },
     }
     fns = {"labelwise": lambda: k_center_greedy(X, labeled=labeled, batch_size=batch)}
@@ -493,8 +587,12 @@ def run_k_center(cfg: dict) -> dict:
         fns["scikit-activeml"] = lambda: qs.query(X, y, batch_size=batch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        b = bench(fns, repeats=cfg["repeats"], budget_s=cfg["budget_s"],
-                  single_call_s=cfg["single_call_s"])
+        b = bench(
+            fns,
+            repeats=cfg["repeats"],
+            budget_s=cfg["budget_s"],
+            single_call_s=cfg["single_call_s"],
+        )
     secs = {k: v["seconds"] for k, v in b.items()}
     mins = {k: v["min_s"] for k, v in b.items()}
     picks = {k: v.pop("output") for k, v in b.items()}
@@ -514,13 +612,18 @@ def run_k_center(cfg: dict) -> dict:
             def run():
                 with threadpool_limits(limits=1):
                     return fn()
+
             return run
 
         log("  same, limited to 1 BLAS/OpenMP thread")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            b1 = bench({k: one_thread(f) for k, f in fns.items()}, repeats=cfg["repeats"],
-                       budget_s=cfg["budget_s"], single_call_s=cfg["single_call_s"])
+            b1 = bench(
+                {k: one_thread(f) for k, f in fns.items()},
+                repeats=cfg["repeats"],
+                budget_s=cfg["budget_s"],
+                single_call_s=cfg["single_call_s"],
+            )
         picks1 = {k: v.pop("output") for k, v in b1.items()}
         secs1 = {k: v["seconds"] for k, v in b1.items()}
         log(f"    seconds {json.dumps({k: round(v, 4) for k, v in secs1.items()})}")
@@ -528,7 +631,8 @@ def run_k_center(cfg: dict) -> dict:
             "seconds": secs1,
             "ratios": ratios(secs1),
             "same_picks_as_default_threads": {
-                k: bool(np.array_equal(picks1[k], picks[k])) for k in picks1},
+                k: bool(np.array_equal(picks1[k], picks[k])) for k in picks1
+            },
             "timing_detail": b1,
         }
     except ImportError:  # pragma: no cover
@@ -541,9 +645,11 @@ def run_k_center(cfg: dict) -> dict:
         # objective check: the farthest-first radius reached by each batch (float64)
         lab_mask = np.zeros(n, dtype=bool)
         lab_mask[labeled] = True
-        cmp["note"] = ("both are deterministic greedy farthest-first; labelwise updates "
-                       "distances in float32 matvec + float64 accumulate, sklearn in its own "
-                       "chunked float32->float64 path, so exact near-ties can flip a pick")
+        cmp["note"] = (
+            "both are deterministic greedy farthest-first; labelwise updates "
+            "distances in float32 matvec + float64 accumulate, sklearn in its own "
+            "chunked float32->float64 path, so exact near-ties can flip a pick"
+        )
         agreement["labelwise_vs_scikit-activeml"] = cmp
     out["agreement_between_libraries"] = agreement
 
@@ -556,15 +662,17 @@ def run_k_center(cfg: dict) -> dict:
     lw_picks = k_center_greedy(Xs, labeled=lab_s, batch_size=batch)
     # radius reached after each labelwise pick, in exact float64, vs brute force
     lw_gain = D[np.ix_(np.arange(m), np.r_[lab_s, lw_picks])]
-    lw_gains = np.array([
-        lw_gain[lw_picks[t], : m_lab + t].min() for t in range(batch)
-    ])
+    lw_gains = np.array([lw_gain[lw_picks[t], : m_lab + t].min() for t in range(batch)])
     bf = compare_sequences(lw_picks, bf_picks)
-    bf.update({
-        "subset_rows": m, "subset_labeled": m_lab, "batch_size": batch,
-        "max_abs_gain_difference": float(np.max(np.abs(lw_gains - bf_gains))),
-        "reference": "float64 full distance matrix (scipy cdist) + greedy argmax",
-    })
+    bf.update(
+        {
+            "subset_rows": m,
+            "subset_labeled": m_lab,
+            "batch_size": batch,
+            "max_abs_gain_difference": float(np.max(np.abs(lw_gains - bf_gains))),
+            "reference": "float64 full distance matrix (scipy cdist) + greedy argmax",
+        }
+    )
     if HAVE_SKAL:
         ys = np.full(m, np.nan)
         ys[lab_s] = 0
@@ -597,24 +705,28 @@ def memory_summary(unc: dict, kc: dict) -> dict:
     for n, res in unc["results"].items():
         for method in ("margin", "entropy"):
             mem = res[method]["labelwise_memory"]
-            rows.append({
-                "call": f"top_k({method}(proba)) n={int(n):,}",
-                "tracemalloc_peak_bytes": mem["tracemalloc_peak_bytes"],
-                "rss_peak_delta_bytes": mem["rss_peak_delta_bytes"],
-                "input_bytes": res["input_bytes"],
-                "n_x_n_float64_bytes": res["n_x_n_float64_bytes"],
-                "peak_over_n_x_n": mem["tracemalloc_peak_bytes"] / res["n_x_n_float64_bytes"],
-            })
+            rows.append(
+                {
+                    "call": f"top_k({method}(proba)) n={int(n):,}",
+                    "tracemalloc_peak_bytes": mem["tracemalloc_peak_bytes"],
+                    "rss_peak_delta_bytes": mem["rss_peak_delta_bytes"],
+                    "input_bytes": res["input_bytes"],
+                    "n_x_n_float64_bytes": res["n_x_n_float64_bytes"],
+                    "peak_over_n_x_n": mem["tracemalloc_peak_bytes"] / res["n_x_n_float64_bytes"],
+                }
+            )
     mem = kc["labelwise_memory"]
-    rows.append({
-        "call": f"k_center_greedy n={kc['setup']['n_rows']:,} d={kc['setup']['n_features']}",
-        "tracemalloc_peak_bytes": mem["tracemalloc_peak_bytes"],
-        "rss_peak_delta_bytes": mem["rss_peak_delta_bytes"],
-        "input_bytes": kc["input_bytes"],
-        "n_x_n_float64_bytes": kc["n_x_n_float64_bytes"],
-        "peak_over_n_x_n": max(mem["tracemalloc_peak_bytes"], mem["rss_peak_delta_bytes"])
-        / kc["n_x_n_float64_bytes"],
-    })
+    rows.append(
+        {
+            "call": f"k_center_greedy n={kc['setup']['n_rows']:,} d={kc['setup']['n_features']}",
+            "tracemalloc_peak_bytes": mem["tracemalloc_peak_bytes"],
+            "rss_peak_delta_bytes": mem["rss_peak_delta_bytes"],
+            "input_bytes": kc["input_bytes"],
+            "n_x_n_float64_bytes": kc["n_x_n_float64_bytes"],
+            "peak_over_n_x_n": max(mem["tracemalloc_peak_bytes"], mem["rss_peak_delta_bytes"])
+            / kc["n_x_n_float64_bytes"],
+        }
+    )
     ns = sorted({int(n) for n in unc["results"]} | {kc["setup"]["n_rows"]})
     return {
         "statement": "An n x n float64 distance/similarity matrix needs n*n*8 bytes: "
@@ -642,8 +754,10 @@ def main(argv=None) -> int:
     try:  # after the run, so every library's BLAS / OpenMP pool is loaded
         from threadpoolctl import threadpool_info
 
-        pools = [{k: p.get(k) for k in ("internal_api", "num_threads", "filepath")}
-                 for p in threadpool_info()]
+        pools = [
+            {k: p.get(k) for k in ("internal_api", "num_threads", "filepath")}
+            for p in threadpool_info()
+        ]
     except Exception:  # pragma: no cover
         pools = None
 
@@ -654,16 +768,18 @@ def main(argv=None) -> int:
             summary[f"uncertainty_{method}_n={n}"] = {
                 "labelwise_s": r["seconds"]["labelwise"],
                 **{f"{k}_s": v for k, v in r["seconds"].items() if k != "labelwise"},
-                "fastest_peer_seconds_over_labelwise_seconds":
-                    r["ratios"].get("fastest_peer_seconds_over_labelwise_seconds"),
+                "fastest_peer_seconds_over_labelwise_seconds": r["ratios"].get(
+                    "fastest_peer_seconds_over_labelwise_seconds"
+                ),
                 "fastest_peer": r["ratios"].get("fastest_peer"),
                 "min_top_set_overlap": min(r["top_set_overlap_fraction"].values(), default=None),
             }
     summary[f"k_center_greedy_n={kc['setup']['n_rows']}"] = {
         "labelwise_s": kc["seconds"]["labelwise"],
         **{f"{k}_s": v for k, v in kc["seconds"].items() if k != "labelwise"},
-        "fastest_peer_seconds_over_labelwise_seconds":
-            kc["ratios"].get("fastest_peer_seconds_over_labelwise_seconds"),
+        "fastest_peer_seconds_over_labelwise_seconds": kc["ratios"].get(
+            "fastest_peer_seconds_over_labelwise_seconds"
+        ),
         "fastest_peer": kc["ratios"].get("fastest_peer"),
         "modAL": "no core-set equivalent",
         "labelwise_matches_brute_force": kc["labelwise_vs_brute_force"]["identical_sequence"],
@@ -673,8 +789,9 @@ def main(argv=None) -> int:
         summary[f"k_center_greedy_n={kc['setup']['n_rows']}_1_thread"] = {
             "labelwise_s": st["seconds"]["labelwise"],
             **{f"{k}_s": v for k, v in st["seconds"].items() if k != "labelwise"},
-            "fastest_peer_seconds_over_labelwise_seconds":
-                st["ratios"].get("fastest_peer_seconds_over_labelwise_seconds"),
+            "fastest_peer_seconds_over_labelwise_seconds": st["ratios"].get(
+                "fastest_peer_seconds_over_labelwise_seconds"
+            ),
         }
 
     result = {
@@ -689,7 +806,8 @@ def main(argv=None) -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
-            "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            "affinity_cpus": len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
             else None,
             "threadpools": pools,
             "process_nice": os.getpriority(os.PRIO_PROCESS, 0),
@@ -697,9 +815,19 @@ def main(argv=None) -> int:
             "loadavg_1_5_15_end": [round(x, 2) for x in os.getloadavg()],
             "noise_note": "2 shared cores: other processes on the machine show up as "
             "occasional slow repeats; medians (and the min-time ratios) are robust to them",
-            "versions": {d: version(d) for d in (
-                "labelwise", "numpy", "scipy", "scikit-learn", "faiss-cpu",
-                "scikit-activeml", "modAL-python")},
+            "versions": {
+                d: version(d)
+                for d in (
+                    "labelwise",
+                    "numpy",
+                    "scipy",
+                    "scikit-learn",
+                    "faiss-cpu",
+                    "numba",
+                    "scikit-activeml",
+                    "modAL-python",
+                )
+            },
             "timer": "time.perf_counter",
         },
         "total_wall_s": None,
@@ -708,8 +836,6 @@ def main(argv=None) -> int:
     log(f"done in {result['total_wall_s']} s")
     emit(result)
     return 0
-
-
 
 
 if __name__ == "__main__":

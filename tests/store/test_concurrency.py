@@ -14,7 +14,7 @@ import threading
 from collections import Counter, defaultdict
 
 import pytest
-from sqlalchemy import text, func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 

@@ -116,12 +116,14 @@ def test_kde_density_full_neighbourhood_is_leave_one_out_sklearn_kde(seed, h):
     X64 = X.astype(np.float64)
     n = X.shape[0]
     # leave-one-out with scikit-learn: a KDE fitted on every other row, evaluated at the row
-    want = np.array([
-        KernelDensity(kernel="gaussian", bandwidth=h, rtol=0, atol=0)
-        .fit(np.delete(X64, i, axis=0))
-        .score_samples(X64[i : i + 1])[0]
-        for i in range(n)
-    ])
+    want = np.array(
+        [
+            KernelDensity(kernel="gaussian", bandwidth=h, rtol=0, atol=0)
+            .fit(np.delete(X64, i, axis=0))
+            .score_samples(X64[i : i + 1])[0]
+            for i in range(n)
+        ]
+    )
     np.testing.assert_allclose(kde_density(X, k=n - 1, bandwidth=h), want, rtol=1e-5, atol=1e-5)
     # k beyond the pool is clipped to n - 1
     np.testing.assert_allclose(kde_density(X, k=10 * n, bandwidth=h), want, rtol=1e-5, atol=1e-5)

@@ -238,3 +238,180 @@ def test_random_same_seed_same_result():
 
 def test_random_different_seeds_differ():
     assert not np.array_equal(random(50, random_state=1), random(50, random_state=2))
+
+
+# --------------------------------------------------------------------------- compiled kernel
+# The optional numba kernel (``_kernels``) must give what the numpy path gives. The
+# numpy path is the reference here: it is itself checked against hand-worked values above.
+
+KERNEL_KINDS = ["least_confidence", "margin", "ratio", "entropy"]
+NORMALIZABLE = {"least_confidence", "entropy"}
+
+
+def _kernels():
+    pytest.importorskip("numba")
+    from labelwise.strategies import _kernels
+
+    return _kernels
+
+
+@pytest.fixture
+def kernel_for_all_sizes(monkeypatch):
+    """Route every float32/float64 call of the scorers through the kernel (if numba is here)."""
+    from labelwise.strategies import _uncertainty as U
+
+    monkeypatch.setattr(U, "_KERNEL_MIN_SIZE", 0)
+
+
+def _numpy_path(fn, p, **kw):
+    from labelwise.strategies import _uncertainty as U
+
+    saved = U._KERNEL_MIN_SIZE
+    U._KERNEL_MIN_SIZE = 10**18
+    try:
+        return fn(p, **kw)
+    finally:
+        U._KERNEL_MIN_SIZE = saved
+
+
+def _assert_same_scores(kind, got, want):
+    if kind == "entropy":
+        # the kernel sums p log p in numpy's pairwise order and is bit-identical where
+        # numpy's log is the C library's; numpy's own SIMD log (AVX-512 builds) may
+        # differ from it in the last place
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def _awkward_proba(c, n, dtype, seed):
+    """Dirichlet rows plus exact ties, one-hot rows, zeros and in-tolerance deviations."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet([0.5] * c, size=n)
+    p[::3] = rng.multinomial(8, [1 / c] * c, size=p[::3].shape[0]) / 8  # many exact ties
+    p[1::7] = np.eye(c)[rng.integers(c, size=p[1::7].shape[0])]  # one-hot
+    p[2::11, 0] += 4e-4  # row sums off by less than the 1e-3 tolerance
+    p[5::13, :2] = [1.0005, -0.0005]  # slightly outside [0, 1], inside the tolerance
+    p[5::13, 2:] = 0.0
+    return p.astype(dtype)
+
+
+@pytest.mark.parametrize("kind", KERNEL_KINDS)
+@pytest.mark.parametrize("c", [2, 3, 10, 50, 200])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_equals_numpy_path(kind, c, dtype):
+    K = _kernels()
+    p = _awkward_proba(c, 3000, dtype, seed=c)
+    for normalize in [False, True] if kind in NORMALIZABLE else [False]:
+        kw = {"normalize": True} if normalize else {}
+        got = K.uncertainty_scores(p, kind, normalize=normalize)
+        assert got is not None, "valid input must not be sent back to the numpy path"
+        _assert_same_scores(kind, got, _numpy_path(SCORERS[kind], p, **kw))
+
+
+@pytest.mark.parametrize("kind", KERNEL_KINDS)
+@settings(max_examples=30, deadline=None)
+@given(p=proba_rows(max_classes=12, max_rows=12))
+def test_kernel_equals_numpy_path_generated(kind, p):
+    K = _kernels()
+    got = K.uncertainty_scores(np.ascontiguousarray(p), kind)
+    assert got is not None
+    _assert_same_scores(kind, got, _numpy_path(SCORERS[kind], p))
+
+
+@pytest.mark.parametrize("kind", KERNEL_KINDS)
+def test_kernel_route_through_public_scorers(kind, kernel_for_all_sizes):
+    _kernels()
+    p = _awkward_proba(10, 500, np.float64, seed=1)
+    # Fortran order and a strided view take the kernel too (as a contiguous copy)
+    for q in (p, np.asfortranarray(p), p[::2], p.astype(np.float32)):
+        _assert_same_scores(kind, SCORERS[kind](q), _numpy_path(SCORERS[kind], q))
+
+
+BAD_ROWS = {
+    "NaN": [np.nan, 0.5, 0.5],
+    "inf": [np.inf, 0.0, 0.0],
+    "-inf": [-np.inf, 1.0, 0.0],
+    "negative": [1.2, -0.2, 0.0],
+    "above one": [1.01, 0.0, 0.0],
+    "row sums to 0.9": [0.5, 0.4, 0.0],
+    "row sums to 1.2": [0.6, 0.3, 0.3],
+}
+
+
+@pytest.mark.parametrize("kind", KERNEL_KINDS)
+@pytest.mark.parametrize("bad", list(BAD_ROWS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_invalid_input_same_message(kind, bad, dtype, kernel_for_all_sizes):
+    K = _kernels()
+    p = np.tile(np.array([0.2, 0.3, 0.5]), (50, 1))
+    p[17] = BAD_ROWS[bad]
+    p[40] = [0.5, 0.2, 0.2]  # a second bad row: the message must name the first one
+    p = p.astype(dtype)
+    assert K.uncertainty_scores(p, kind) is None
+    with pytest.raises(InvalidInputError) as numpy_err:
+        _numpy_path(SCORERS[kind], p)
+    with pytest.raises(InvalidInputError) as kernel_err:
+        SCORERS[kind](p)
+    assert str(kernel_err.value) == str(numpy_err.value)
+
+
+@pytest.mark.parametrize("kind", KERNEL_KINDS)
+def test_kernel_sum_at_the_tolerance_defers_to_numpy(kind, kernel_for_all_sizes):
+    K = _kernels()
+    # |sum - 1| within rounding of the 1e-3 tolerance: the kernel leaves the verdict to
+    # check_proba, whose pairwise sum may round the other way
+    p = np.tile(np.array([0.2, 0.3, 0.5]), (20, 1))
+    p[3] = [0.2, 0.3, 0.5 + 1e-3 - 1e-12]
+    assert K.uncertainty_scores(p, kind) is None
+    _assert_same_scores(kind, SCORERS[kind](p), _numpy_path(SCORERS[kind], p))
+
+
+@pytest.mark.parametrize("kind", KERNEL_KINDS)
+def test_kernel_selection_same_as_numpy_path(kind, kernel_for_all_sizes):
+    _kernels()
+    from labelwise.strategies import QueryContext, get_strategy
+
+    p = _awkward_proba(10, 2000, np.float64, seed=3)  # many exact ties at the top
+    ctx = QueryContext(candidates=np.arange(p.shape[0]), proba=p)
+    got = get_strategy(kind).query(ctx, 100, random_state=7)
+    want = _numpy_path(lambda q: get_strategy(kind).query(ctx, 100, random_state=7), p)
+    np.testing.assert_array_equal(got.indices, want.indices)
+
+
+def test_kernel_concurrent_calls_from_threads(kernel_for_all_sizes):
+    _kernels()
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = _awkward_proba(10, 20_000, np.float64, seed=4)
+    want = _numpy_path(margin, p)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: margin(p), range(8)))
+    for r in results:
+        np.testing.assert_array_equal(r, want)
+
+
+def test_no_kernel_below_the_size_threshold(monkeypatch):
+    from labelwise.strategies import _uncertainty as U
+
+    def fail():
+        raise AssertionError("small inputs must not load the kernel")
+
+    monkeypatch.setattr(U, "_load_kernels", fail)
+    np.testing.assert_allclose(margin([[0.6, 0.3, 0.1]]), [0.7], rtol=0, atol=1e-12)
+
+
+def test_without_numba_the_numpy_path_runs(monkeypatch, kernel_for_all_sizes):
+    from labelwise.strategies import _uncertainty as U
+
+    monkeypatch.setattr(U, "_load_kernels", lambda: None)
+    np.testing.assert_allclose(margin([[0.6, 0.3, 0.1]]), [0.7], rtol=0, atol=1e-12)
+    with pytest.raises(InvalidInputError, match="contains NaN or inf"):
+        margin([[np.nan, 0.5]])
+
+
+def test_kernel_not_used_in_a_forked_child(monkeypatch):
+    K = _kernels()
+    monkeypatch.setattr(K, "_state", {"launched": True, "usable": True})
+    K._after_fork_in_child()
+    assert K.uncertainty_scores(np.array([[0.5, 0.5]]), "margin") is None

@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from labelwise._validation import check_proba
 from labelwise.errors import InvalidInputError
 
 __all__ = ["least_confidence", "margin", "ratio", "entropy", "variance", "random"]
+
+# n_samples * n_classes from which the compiled kernel (numba, optional) scores a
+# float32/float64 array: below it the numpy path is fast enough, and small calls
+# (and the CLI on small pools) never import numba nor pay its compile or cache load.
+_KERNEL_MIN_SIZE = 1_000_000
+
+
+@functools.cache
+def _load_kernels():
+    try:
+        from labelwise.strategies import _kernels
+    except ImportError:  # numba is optional (the `fast` extra)
+        return None
+    if _kernels.numba.config.DISABLE_JIT:  # pure-Python prange loops: far slower than numpy
+        return None
+    return _kernels
+
+
+def _kernel_scores(proba, kind: str, *, normalize: bool = False) -> np.ndarray | None:
+    """Scores from the fused validate-and-score kernel, or None to take the numpy path.
+
+    None when the input is small, not a float32/float64 ndarray, numba is missing,
+    or a row is invalid (the numpy path then raises check_proba's exact message).
+    Equal to the numpy path: bit for bit for least_confidence, margin and ratio;
+    entropy sums ``p log p`` in a different order (and numba's ``log`` may differ
+    from numpy's SIMD one), so it agrees to a few units in the last place.
+    """
+    if not (
+        isinstance(proba, np.ndarray)
+        and proba.ndim == 2
+        and proba.dtype in (np.float32, np.float64)
+        and proba.shape[1] >= 2
+        and proba.size >= _KERNEL_MIN_SIZE
+    ):
+        return None
+    kernels = _load_kernels()
+    if kernels is None:
+        return None
+    p = np.ascontiguousarray(proba)
+    return kernels.uncertainty_scores(p, kind, normalize=normalize)
 
 
 def _top2(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +86,9 @@ def least_confidence(proba, *, normalize: bool = False) -> np.ndarray:
     >>> least_confidence([[0.7, 0.2, 0.1], [1/3, 1/3, 1/3]]).round(3)
     array([0.3  , 0.667])
     """
+    s = _kernel_scores(proba, "least_confidence", normalize=normalize)
+    if s is not None:
+        return s
     p = check_proba(proba)
     s = 1.0 - _top2(p)[0]
     if normalize:
@@ -75,6 +120,9 @@ def margin(proba) -> np.ndarray:
     >>> margin([[0.7, 0.2, 0.1], [0.45, 0.45, 0.1]]).round(3)
     array([0.5, 1. ])
     """
+    s = _kernel_scores(proba, "margin")
+    if s is not None:
+        return s
     p = check_proba(proba)
     p1, p2 = _top2(p)
     return 1.0 - (p1 - p2)
@@ -102,6 +150,9 @@ def ratio(proba) -> np.ndarray:
     >>> ratio([[0.7, 0.2, 0.1]]).round(4)
     array([0.2857])
     """
+    s = _kernel_scores(proba, "ratio")
+    if s is not None:
+        return s
     p = check_proba(proba)
     p1, p2 = _top2(p)
     return p2 / np.maximum(p1, np.finfo(np.float64).tiny)
@@ -139,6 +190,9 @@ def entropy(proba, *, normalize: bool = False) -> np.ndarray:
     >>> entropy([[0.5, 0.5], [1.0, 0.0]]).round(4)
     array([0.6931, 0.    ])
     """
+    s = _kernel_scores(proba, "entropy", normalize=normalize)
+    if s is not None:
+        return s
     p = check_proba(proba)
     s = np.maximum(_entropy_rows(p), 0.0)
     if normalize:
