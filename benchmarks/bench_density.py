@@ -65,14 +65,22 @@ SEED = 0
 N_CLASSES = 10
 K = 20
 
-FULL = {"n": 100_000, "d": 50, "batch_size": 100, "modal_small_n": 10_000,
-        "call_limit_s": 600.0, "rounds": 3}
-QUICK = {"n": 5_000, "d": 20, "batch_size": 20, "modal_small_n": 2_000,
-         "call_limit_s": 120.0, "rounds": 2}
-
-
-
-
+FULL = {
+    "n": 100_000,
+    "d": 50,
+    "batch_size": 100,
+    "modal_small_n": 10_000,
+    "call_limit_s": 600.0,
+    "rounds": 3,
+}
+QUICK = {
+    "n": 5_000,
+    "d": 20,
+    "batch_size": 20,
+    "modal_small_n": 2_000,
+    "call_limit_s": 120.0,
+    "rounds": 2,
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -101,10 +109,20 @@ def _precomputed_proba_classifier(proba):
     class PrecomputedProba(SkactivemlClassifier):
         """skactiveml classifier whose predict_proba returns the precomputed probabilities."""
 
-        def __init__(self, proba=None, classes=None, missing_label=np.nan, cost_matrix=None,
-                     random_state=None):
-            super().__init__(classes=classes, missing_label=missing_label,
-                             cost_matrix=cost_matrix, random_state=random_state)
+        def __init__(
+            self,
+            proba=None,
+            classes=None,
+            missing_label=np.nan,
+            cost_matrix=None,
+            random_state=None,
+        ):
+            super().__init__(
+                classes=classes,
+                missing_label=missing_label,
+                cost_matrix=cost_matrix,
+                random_state=random_state,
+            )
             self.proba = proba
 
         def fit(self, X, y, sample_weight=None):
@@ -140,8 +158,9 @@ def build_call(task: str, n: int, d: int, b: int):
         if task == "labelwise_knn_density":
             return lambda: top_k(knn_density(X, k=K), batch_size=b, random_state=SEED)
         if task == "labelwise_information_density":
-            return lambda: top_k(information_density(proba, X, k=K), batch_size=b,
-                                 random_state=SEED)
+            return lambda: top_k(
+                information_density(proba, X, k=K), batch_size=b, random_state=SEED
+            )
         if task == "labelwise_information_density_scores":  # for the modAL comparison
             return lambda: information_density(proba, X, k=K)
         if task == "labelwise_badge":
@@ -263,15 +282,23 @@ def run_once(task: str, cfg: dict, mem_cap: int | None, measure_memory: bool) ->
     except queue.Empty:
         p.kill()
         p.join()
-        return {"status": "timeout", "size": size,
-                "note": f"no result within {limit:.0f} s (call limit {cfg['call_limit_s']:.0f} s "
-                        "+ 60 s start-up); killed"}
+        return {
+            "status": "timeout",
+            "size": size,
+            "note": f"no result within {limit:.0f} s (call limit {cfg['call_limit_s']:.0f} s "
+            "+ 60 s start-up); killed",
+        }
     p.join(timeout=30)
     if p.is_alive():
         p.kill()
     if kind == "error":
-        return {"status": "failed", "size": size, **val, "memory_cap_bytes": mem_cap,
-                "wall_s": round(time.perf_counter() - t_start, 2)}
+        return {
+            "status": "failed",
+            "size": size,
+            **val,
+            "memory_cap_bytes": mem_cap,
+            "wall_s": round(time.perf_counter() - t_start, 2),
+        }
     return {"status": "ok", "size": size, **val}
 
 
@@ -289,8 +316,10 @@ def run_tasks(tasks: list[str], cfg: dict, mem_cap: int | None) -> dict:
         if r["status"] == "ok":
             r["first_call_s"] = r.pop("seconds")
             r["times_s"] = []
-            log(f"    {r['first_call_s']:.2f} s, tracemalloc peak "
-                f"{r['memory']['tracemalloc_peak_bytes'] / 2**20:.0f} MiB")
+            log(
+                f"    {r['first_call_s']:.2f} s, tracemalloc peak "
+                f"{r['memory']['tracemalloc_peak_bytes'] / 2**20:.0f} MiB"
+            )
         else:
             log(f"    {r['status']}: {r.get('error', r.get('note', ''))}")
         res[task] = r
@@ -310,9 +339,12 @@ def run_tasks(tasks: list[str], cfg: dict, mem_cap: int | None) -> dict:
             times = r["times_s"] or [r["first_call_s"]]
             r["seconds"] = statistics.median(times)
             r["min_s"] = min(times)
-            r["policy"] = (f"median of {len(r['times_s'])} timed calls, each in a fresh process, "
-                           "interleaved with the other libraries" if r["times_s"]
-                           else "the memory-round call (no timing rounds)")
+            r["policy"] = (
+                f"median of {len(r['times_s'])} timed calls, each in a fresh process, "
+                "interleaved with the other libraries"
+                if r["times_s"]
+                else "the memory-round call (no timing rounds)"
+            )
     return res
 
 
@@ -347,8 +379,11 @@ def _strip(res: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes; runs in about a minute")
-    ap.add_argument("--no-diagnostics", action="store_true",
-                    help="skip the BLAS-thread diagnostic run of typicality")
+    ap.add_argument(
+        "--no-diagnostics",
+        action="store_true",
+        help="skip the BLAS-thread diagnostic run of typicality",
+    )
     args = ap.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     cap = memory_cap()
@@ -357,11 +392,20 @@ def main(argv=None) -> int:
     n, d, b = cfg["n"], cfg["d"], cfg["batch_size"]
     have_skal = version("scikit-activeml") is not None
     have_modal = version("modAL-python") is not None
-    log(f"n={n:,} d={d} batch={b}; memory cap per process {cap / 2**30:.1f} GiB"
-        if cap else f"n={n:,} d={d} batch={b}; no memory cap")
+    log(
+        f"n={n:,} d={d} batch={b}; memory cap per process {cap / 2**30:.1f} GiB"
+        if cap
+        else f"n={n:,} d={d} batch={b}; no memory cap"
+    )
 
-    tasks = ["labelwise_typicality", "labelwise_knn_density", "labelwise_information_density",
-             "labelwise_badge", "labelwise_gradient_embedding", "labelwise_badge_selection_only"]
+    tasks = [
+        "labelwise_typicality",
+        "labelwise_knn_density",
+        "labelwise_information_density",
+        "labelwise_badge",
+        "labelwise_gradient_embedding",
+        "labelwise_badge_selection_only",
+    ]
     if not args.no_diagnostics:
         tasks += ["labelwise_typicality_blas1"]
     if have_skal:
@@ -373,8 +417,9 @@ def main(argv=None) -> int:
     small_res = {}
     if have_modal:
         log(f"modAL comparison at n={small['n']:,}")
-        small_res = run_tasks(["labelwise_information_density_scores",
-                               "modal_information_density_scores"], small, cap)
+        small_res = run_tasks(
+            ["labelwise_information_density_scores", "modal_information_density_scores"], small, cap
+        )
     agreement = {}
     lw_s = small_res.get("labelwise_information_density_scores", {}).get("scores")
     md_s = small_res.get("modal_information_density_scores", {}).get("scores")
@@ -388,30 +433,35 @@ def main(argv=None) -> int:
             "spearman": float(spearmanr(lw_s, md_s).statistic),
             f"top_{b}_overlap_fraction": len(top_lw & top_md) / b,
             "note": "labelwise averages the similarity over the 20 nearest neighbours, modAL "
-                    "over the whole pool (self included): same formula 1/(1+d), different "
-                    "neighbourhood, so the values differ by design; the ranking is compared",
+            "over the whole pool (self included): same formula 1/(1+d), different "
+            "neighbourhood, so the values differ by design; the ranking is compared",
         }
     if res.get("skactiveml_badge", {}).get("status") == "ok":
         lw_b, sk_b = res["labelwise_badge"]["output"], res["skactiveml_badge"]["output"]
         X, proba = make_data(min(n, 2_000), d)
         from labelwise.strategies._batch import gradient_embedding
 
-        g_ref = ((proba - np.eye(N_CLASSES)[proba.argmax(axis=1)])[:, :, None]
-                 * X[:, None, :]).reshape(len(X), -1)
+        g_ref = (
+            (proba - np.eye(N_CLASSES)[proba.argmax(axis=1)])[:, :, None] * X[:, None, :]
+        ).reshape(len(X), -1)
         agreement["badge"] = {
             "first_pick_equal (largest gradient norm)": lw_b[0] == sk_b[0],
             "batch_overlap_fraction": len(set(lw_b) & set(sk_b)) / b,
             "gradient_embedding_max_abs_diff_vs_skactiveml_formula_first_2000_rows": float(
-                np.max(np.abs(gradient_embedding(proba, X) - g_ref))),
+                np.max(np.abs(gradient_embedding(proba, X) - g_ref))
+            ),
             "note": "after the deterministic first pick both draw by D^2 sampling with "
-                    "different random streams, so the rest of the batch differs by design",
+            "different random streams, so the rest of the batch differs by design",
         }
 
     def pair(peer: str, lw: str) -> dict:
         p, w = res.get(peer, {"status": "not installed"}), res[lw]
-        out = {"labelwise_s": w.get("seconds"), f"{peer}_s": p.get("seconds"),
-               "peer_seconds_over_labelwise_seconds": ratio(p, w),
-               "on_min_times": ratio(p, w, "min_s")}
+        out = {
+            "labelwise_s": w.get("seconds"),
+            f"{peer}_s": p.get("seconds"),
+            "peer_seconds_over_labelwise_seconds": ratio(p, w),
+            "on_min_times": ratio(p, w, "min_s"),
+        }
         if p.get("status") != "ok":
             out[f"{peer}_status"] = p.get("status")
             out[f"{peer}_error"] = p.get("error")
@@ -420,8 +470,9 @@ def main(argv=None) -> int:
     summary = {
         f"typicality_vs_TypiClust_n={n}": pair("skactiveml_typiclust", "labelwise_typicality"),
         f"knn_density_vs_TypiClust_n={n}": pair("skactiveml_typiclust", "labelwise_knn_density"),
-        f"information_density_vs_TypiClust_n={n}": pair("skactiveml_typiclust",
-                                                        "labelwise_information_density"),
+        f"information_density_vs_TypiClust_n={n}": pair(
+            "skactiveml_typiclust", "labelwise_information_density"
+        ),
         f"badge_vs_skactiveml_Badge_n={n}": pair("skactiveml_badge", "labelwise_badge"),
     }
     md = res.get("modal_information_density_scores", {})
@@ -438,15 +489,24 @@ def main(argv=None) -> int:
             "modAL_s": small_res["modal_information_density_scores"].get("seconds"),
             "peer_seconds_over_labelwise_seconds": ratio(
                 small_res["modal_information_density_scores"],
-                small_res["labelwise_information_density_scores"]),
-            "on_min_times": ratio(small_res["modal_information_density_scores"],
-                                  small_res["labelwise_information_density_scores"], "min_s"),
+                small_res["labelwise_information_density_scores"],
+            ),
+            "on_min_times": ratio(
+                small_res["modal_information_density_scores"],
+                small_res["labelwise_information_density_scores"],
+                "min_s",
+            ),
         }
-        pair_small["labelwise_tracemalloc_peak_bytes"] = small_res[
-            "labelwise_information_density_scores"].get("memory", {}).get(
-            "tracemalloc_peak_bytes")
-        pair_small["modAL_tracemalloc_peak_bytes"] = small_res[
-            "modal_information_density_scores"].get("memory", {}).get("tracemalloc_peak_bytes")
+        pair_small["labelwise_tracemalloc_peak_bytes"] = (
+            small_res["labelwise_information_density_scores"]
+            .get("memory", {})
+            .get("tracemalloc_peak_bytes")
+        )
+        pair_small["modAL_tracemalloc_peak_bytes"] = (
+            small_res["modal_information_density_scores"]
+            .get("memory", {})
+            .get("tracemalloc_peak_bytes")
+        )
     diag = res.get("labelwise_typicality_blas1")
     notes = {}
     if diag is not None:
@@ -456,15 +516,16 @@ def main(argv=None) -> int:
             "speedup": ratio(res["labelwise_typicality"], diag),
             "speedup_on_min_times": ratio(res["labelwise_typicality"], diag, "min_s"),
             "explanation": "faiss' exact search alternates an OpenBLAS sgemm (BLAS threads) "
-                           "and an OpenMP heap update (OpenMP threads) per block; on 2 busy "
-                           "cores the two pools' spinning threads compete. Limiting BLAS to 1 "
-                           "thread around the search (threadpoolctl) removes the contention "
-                           "here; on many cores it would serialise the sgemm instead, so it is "
-                           "reported as a diagnostic, not applied.",
+            "and an OpenMP heap update (OpenMP threads) per block; on 2 busy "
+            "cores the two pools' spinning threads compete. Limiting BLAS to 1 "
+            "thread around the search (threadpoolctl) removes the contention "
+            "here; on many cores it would serialise the sgemm instead, so it is "
+            "reported as a diagnostic, not applied.",
         }
     memory = {
         t: {**r["memory"], "n_x_n_float64_bytes": n * n * 8}
-        for t, r in res.items() if r.get("status") == "ok"
+        for t, r in res.items()
+        if r.get("status") == "ok"
     }
 
     result = {
@@ -472,7 +533,11 @@ def main(argv=None) -> int:
         "mode": "quick" if args.quick else "full",
         "ratio_meaning": "peer seconds / labelwise seconds; > 1 means labelwise is faster",
         "setup": {
-            "n_samples": n, "n_features": d, "batch_size": b, "k": K, "n_classes": N_CLASSES,
+            "n_samples": n,
+            "n_features": d,
+            "batch_size": b,
+            "k": K,
+            "n_classes": N_CLASSES,
             "X": f"10 Gaussian blobs (centres N(0, 4^2), unit noise), float32, seed {SEED}",
             "proba": f"Dirichlet(0.5) over {N_CLASSES} classes, float64, seed {SEED}",
             "labeled": "none (every row is a candidate)",
@@ -480,21 +545,25 @@ def main(argv=None) -> int:
                 "typicality": "top_k(typicality(X, k=20), batch_size)",
                 "knn_density": "top_k(knn_density(X, k=20), batch_size)",
                 "information_density": "top_k(information_density(proba, X, k=20), "
-                                       "batch_size)  # entropy x kNN similarity, beta=1",
+                "batch_size)  # entropy x kNN similarity, beta=1",
                 "badge": "badge(gradient_embedding(proba, X), batch_size, random_state=0)",
             },
             "scikit-activeml": {
                 "TypiClust": "TypiClust(k=20, random_state=0).query(X, y_all_nan, "
-                             "batch_size): sklearn KMeans(n_labeled + batch_size clusters) + "
-                             "typicality inside the largest uncovered clusters",
+                "batch_size): sklearn KMeans(n_labeled + batch_size clusters) + "
+                "typicality inside the largest uncovered clusters",
                 "Badge": "Badge(random_state=0).query(X, y_all_nan, PrecomputedProba, "
-                         "fit_clf=False, batch_size)",
-            } if have_skal else "not installed",
+                "fit_clf=False, batch_size)",
+            }
+            if have_skal
+            else "not installed",
             "modAL": "modAL.density.information_density(X, 'euclidean') (full n x n "
-                     "similarity) x entropy(proba)" if have_modal else "not installed",
+            "similarity) x entropy(proba)"
+            if have_modal
+            else "not installed",
             "process": "each call in a fresh spawned process, RLIMIT_AS = "
-                       f"{cap} bytes, each call limited to {cfg['call_limit_s']:.0f} s; "
-                       f"1 memory round + {cfg['rounds']} interleaved timing rounds",
+            f"{cap} bytes, each call limited to {cfg['call_limit_s']:.0f} s; "
+            f"1 memory round + {cfg['rounds']} interleaved timing rounds",
         },
         "summary": summary,
         "results": {t: _strip(r) for t, r in res.items()},
@@ -503,9 +572,9 @@ def main(argv=None) -> int:
         "notes": notes,
         "memory": {
             "statement": f"An n x n float64 matrix at n={n:,} needs {_size(n * n * 8)}; "
-                         "the labelwise peaks below are O(n k) / O(n C d).",
+            "the labelwise peaks below are O(n k) / O(n C d).",
             "notes": "tracemalloc sees numpy/Python allocations only; faiss' C++ buffers show "
-                     "up in the RSS delta (VmHWM reset before the call minus VmRSS before).",
+            "up in the RSS delta (VmHWM reset before the call minus VmRSS before).",
             "calls": memory,
         },
         "environment": {
@@ -513,14 +582,25 @@ def main(argv=None) -> int:
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
             "affinity_cpus": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity") else None,
+            if hasattr(os, "sched_getaffinity")
+            else None,
             "loadavg_1_5_15_start": [round(x, 2) for x in load_start],
             "loadavg_1_5_15_end": [round(x, 2) for x in os.getloadavg()],
             "noise_note": "2 shared cores; other processes on the machine slow some calls "
-                          "(see loadavg)",
-            "versions": {dist: version(dist) for dist in (
-                "labelwise", "numpy", "scipy", "scikit-learn", "faiss-cpu", "scikit-activeml",
-                "modAL-python", "threadpoolctl")},
+            "(see loadavg)",
+            "versions": {
+                dist: version(dist)
+                for dist in (
+                    "labelwise",
+                    "numpy",
+                    "scipy",
+                    "scikit-learn",
+                    "faiss-cpu",
+                    "scikit-activeml",
+                    "modAL-python",
+                    "threadpoolctl",
+                )
+            },
             "timer": "time.perf_counter",
         },
         "total_wall_s": round(time.perf_counter() - t_start, 2),
@@ -528,8 +608,6 @@ def main(argv=None) -> int:
     log(f"done in {result['total_wall_s']} s")
     emit(result)
     return 0
-
-
 
 
 if __name__ == "__main__":

@@ -102,10 +102,6 @@ QUICK = {
 }
 
 
-
-
-
-
 try:
     from skactiveml.classifier import SklearnClassifier
     from skactiveml.pool import MonteCarloEER

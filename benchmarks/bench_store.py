@@ -87,20 +87,22 @@ from _common import version  # noqa: E402  (benchmarks/ is on sys.path)
 def log(msg: str) -> None:
     _common_log(msg, prefix="bench_store")
 
+
 SEED = 0
 N_COLS = 20
-FULL = {"n_rows": 1_000_000, "n_images": 100_000, "n_labels": 1_000, "batch_size": 100,
-        "micro_rows": 50_000}
+FULL = {
+    "n_rows": 1_000_000,
+    "n_images": 100_000,
+    "n_labels": 1_000,
+    "batch_size": 100,
+    "micro_rows": 50_000,
+}
 QUICK = {k: (v if k == "batch_size" else max(1, v // 20)) for k, v in FULL.items()}
 CLASSES_TABLE = ["neg", "pos"]
 CLASSES_IMAGES = ["cat", "dog"]
 SAMPLE_INTERVAL_S = 0.005
 LINKS_PER_INODE = 60_000
 HERE = Path(__file__).resolve()
-
-
-
-
 
 
 def _proc_status_mb(field: str) -> float | None:
@@ -163,8 +165,9 @@ class Timers:
     def summary(self) -> dict:
         out: dict[str, dict] = {}
         for name, parent, dt in self.records:
-            d = out.setdefault(name, {"calls": 0, "total_s": 0.0, "top_level_s": 0.0,
-                                      "called_under": set()})
+            d = out.setdefault(
+                name, {"calls": 0, "total_s": 0.0, "top_level_s": 0.0, "called_under": set()}
+            )
             d["calls"] += 1
             d["total_s"] += dt
             if parent is None:
@@ -308,19 +311,37 @@ class StackSampler:
         lines = []
         for key, c in self.lines.most_common(top):
             if key is None:
-                lines.append({"where": "(outside labelwise: benchmark harness/import)",
-                              "samples": c, "share": _r(c / n, 3),
-                              "est_s": _r(self.wall * c / n, 2)})
+                lines.append(
+                    {
+                        "where": "(outside labelwise: benchmark harness/import)",
+                        "samples": c,
+                        "share": _r(c / n, 3),
+                        "est_s": _r(self.wall * c / n, 2),
+                    }
+                )
                 continue
             rel, func, lineno = key
             src = linecache.getline(str(root / rel), lineno).strip()
-            lines.append({"where": f"labelwise/{rel}:{lineno} ({func})", "code": src[:120],
-                          "samples": c, "share": _r(c / n, 3),
-                          "est_s": _r(self.wall * c / n, 2)})
-        libs = [{"innermost": k, "share": _r(c / n, 3), "est_s": _r(self.wall * c / n, 2)}
-                for k, c in self.libs.most_common(8)]
-        return {"n_samples": self.n, "interval_s": self.interval, "wall_s": _r(self.wall, 2),
-                "top_labelwise_lines": lines, "innermost_library": libs}
+            lines.append(
+                {
+                    "where": f"labelwise/{rel}:{lineno} ({func})",
+                    "code": src[:120],
+                    "samples": c,
+                    "share": _r(c / n, 3),
+                    "est_s": _r(self.wall * c / n, 2),
+                }
+            )
+        libs = [
+            {"innermost": k, "share": _r(c / n, 3), "est_s": _r(self.wall * c / n, 2)}
+            for k, c in self.libs.most_common(8)
+        ]
+        return {
+            "n_samples": self.n,
+            "interval_s": self.interval,
+            "wall_s": _r(self.wall, 2),
+            "top_labelwise_lines": lines,
+            "innermost_library": libs,
+        }
 
 
 class GcMeter:
@@ -344,10 +365,13 @@ class GcMeter:
         self.by_context[where] = self.by_context.get(where, 0.0) + dt
 
     def summary(self) -> dict:
-        return {"gc_pause_s": _r(self.total, 3), "collections_by_generation": self.by_gen,
-                "gc_pause_by_timed_call_s": {k: _r(v, 3) for k, v in
-                                             sorted(self.by_context.items(),
-                                                    key=lambda kv: -kv[1])}}
+        return {
+            "gc_pause_s": _r(self.total, 3),
+            "collections_by_generation": self.by_gen,
+            "gc_pause_by_timed_call_s": {
+                k: _r(v, 3) for k, v in sorted(self.by_context.items(), key=lambda kv: -kv[1])
+            },
+        }
 
 
 GC = GcMeter()
@@ -388,8 +412,14 @@ def profile_direct_children(prof, root_code, categorize, top: int = 25) -> dict:
     for key, (_cc, _nc, _tt, _ct, callers) in stats.items():
         if root in callers:
             c = callers[root]
-            children.append({"function": _fmt_key(key), "calls": int(c[0]),
-                             "cum_s": _r(c[3]), "category": categorize(key)})
+            children.append(
+                {
+                    "function": _fmt_key(key),
+                    "calls": int(c[0]),
+                    "cum_s": _r(c[3]),
+                    "category": categorize(key),
+                }
+            )
     children.sort(key=lambda d: -d["cum_s"])
     cats: dict[str, float] = {}
     for ch in children:
@@ -401,13 +431,18 @@ def profile_direct_children(prof, root_code, categorize, top: int = 25) -> dict:
         "root_cum_s": _r(root_ct),
         "root_self_s": _r(root_tt),
         "by_category_s": {k: _r(v) for k, v in sorted(cats.items(), key=lambda kv: -kv[1])},
-        "by_category_share": {k: _r(v / root_ct, 3) for k, v in
-                              sorted(cats.items(), key=lambda kv: -kv[1])},
+        "by_category_share": {
+            k: _r(v / root_ct, 3) for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
+        },
         "direct_callees": children[:30],
-        "top_cumulative": [{"function": _fmt_key(k), "calls": int(v[1]), "cum_s": _r(v[3]),
-                            "self_s": _r(v[2])} for k, v in top_cum],
-        "top_self": [{"function": _fmt_key(k), "calls": int(v[1]), "self_s": _r(v[2]),
-                      "cum_s": _r(v[3])} for k, v in top_tot],
+        "top_cumulative": [
+            {"function": _fmt_key(k), "calls": int(v[1]), "cum_s": _r(v[3]), "self_s": _r(v[2])}
+            for k, v in top_cum
+        ],
+        "top_self": [
+            {"function": _fmt_key(k), "calls": int(v[1]), "self_s": _r(v[2]), "cum_s": _r(v[3])}
+            for k, v in top_tot
+        ],
     }
 
 
@@ -466,9 +501,14 @@ def step_gen_csv(a: dict, prog: Progress) -> dict:
     pick = rng.choice(n, size=n_labels, replace=False)
     y = np.where(X[pick, 0] + 0.5 * X[pick, 1] > 0, "pos", "neg")
     pd.DataFrame({"id": pick + 1, "label": y}).to_csv(a["labels_csv"], index=False)
-    return {"seconds": _r(time.perf_counter() - t, 2), "csv_mb": _mb(os.path.getsize(a["csv"])),
-            "n_rows": n, "n_columns": N_COLS + 1, "n_labels": n_labels,
-            "label_balance_pos": _r(float(np.mean(y == "pos")), 3)}
+    return {
+        "seconds": _r(time.perf_counter() - t, 2),
+        "csv_mb": _mb(os.path.getsize(a["csv"])),
+        "n_rows": n,
+        "n_columns": N_COLS + 1,
+        "n_labels": n_labels,
+        "label_balance_pos": _r(float(np.mean(y == "pos")), 3),
+    }
 
 
 def step_gen_images(a: dict, prog: Progress) -> dict:
@@ -492,9 +532,13 @@ def step_gen_images(a: dict, prog: Progress) -> dict:
         os.link(sources[-1], root / CLASSES_IMAGES[i % 2] / f"img_{i:07d}.png")
         if i % 10_000 == 0:
             prog.update(links=i)
-    return {"seconds": _r(time.perf_counter() - t, 2), "n_images": a["n_images"],
-            "png_bytes": src.stat().st_size, "sub_folders": CLASSES_IMAGES,
-            "source_inodes": len(sources)}
+    return {
+        "seconds": _r(time.perf_counter() - t, 2),
+        "n_images": a["n_images"],
+        "png_bytes": src.stat().st_size,
+        "sub_folders": CLASSES_IMAGES,
+        "source_inodes": len(sources),
+    }
 
 
 def _instrument_import(timers: Timers) -> list[str]:
@@ -502,9 +546,12 @@ def _instrument_import(timers: Timers) -> list[str]:
     from labelwise.store import _project as store_project
 
     missing: list[str] = []
-    for attr, name in (("_read_table", "read_table (pandas)"), ("_table_records", "table_records"),
-                       ("_image_records", "image_records (rglob + resolve)"),
-                       ("check_unique", "check_unique")):
+    for attr, name in (
+        ("_read_table", "read_table (pandas)"),
+        ("_table_records", "table_records"),
+        ("_image_records", "image_records (rglob + resolve)"),
+        ("check_unique", "check_unique"),
+    ):
         patch(_samples, attr, functools.partial(timers.wrap, name), missing)
     patch(store_project.Project, "classes", functools.partial(timers.wrap, "classes"), missing)
     patch(_samples, "transaction", lambda orig: timed_transaction(timers, "tx", orig), missing)
@@ -531,8 +578,13 @@ def _import_phases(timers: Timers, total: float) -> dict:
     m, s = timers.marks, timers.summary()
     ph = {k: v["total_s"] for k, v in s.items()}
     out = {"total_s": _r(total, 2)}
-    for k in ("read_table (pandas)", "table_records", "image_records (rglob + resolve)",
-              "check_unique", "classes"):
+    for k in (
+        "read_table (pandas)",
+        "table_records",
+        "image_records (rglob + resolve)",
+        "check_unique",
+        "classes",
+    ):
         if k in ph:
             out[k + "_s"] = ph[k]
     if "table_records" in ph and "read_table (pandas)" in ph:
@@ -569,14 +621,22 @@ def step_import(a: dict, prog: Progress) -> dict:
     def on_total(n):
         total_rows["n"] = n
         timers.mark("records_ready")
-        prog.update(force=True, phase="inserting", total=n, rows_inserted=0,
-                    t_records_ready_s=_r(timers.marks["records_ready"], 2))
+        prog.update(
+            force=True,
+            phase="inserting",
+            total=n,
+            rows_inserted=0,
+            t_records_ready_s=_r(timers.marks["records_ready"], 2),
+        )
 
     def progress(k):
         done["n"] += k
-        prog.update(rows_inserted=done["n"],
-                    t_since_records_ready_s=_r(time.perf_counter() - timers.t0
-                                               - timers.marks["records_ready"], 2))
+        prog.update(
+            rows_inserted=done["n"],
+            t_since_records_ready_s=_r(
+                time.perf_counter() - timers.t0 - timers.marks["records_ready"], 2
+            ),
+        )
 
     tm = None
     if a.get("tracemalloc"):
@@ -588,13 +648,21 @@ def step_import(a: dict, prog: Progress) -> dict:
     sampler = StackSampler() if a.get("sample") else contextlib.nullcontext()
     timers.t0 = time.perf_counter()
     with sampler:
-        res = import_pool(project, a["source"], id_column=a.get("id_column"),
-                          progress=progress, on_total=on_total)
+        res = import_pool(
+            project, a["source"], id_column=a.get("id_column"), progress=progress, on_total=on_total
+        )
     total = time.perf_counter() - timers.t0
-    out = {"seconds": _r(total, 2), "project_init_s": _r(t_init, 3), "n_samples": res.n_samples,
-           "n_labels": res.n_labels, "kind": res.kind,
-           "rows_per_s": round(res.n_samples / total), "phases_s": _import_phases(timers, total),
-           "db_files_mb": _db_size_mb(a["project"]), "not_instrumented": missing}
+    out = {
+        "seconds": _r(total, 2),
+        "project_init_s": _r(t_init, 3),
+        "n_samples": res.n_samples,
+        "n_labels": res.n_labels,
+        "kind": res.kind,
+        "rows_per_s": round(res.n_samples / total),
+        "phases_s": _import_phases(timers, total),
+        "db_files_mb": _db_size_mb(a["project"]),
+        "not_instrumented": missing,
+    }
     if tm is not None:
         cur, peak = tm.get_traced_memory()
         tm.stop()
@@ -615,11 +683,18 @@ def step_features(a: dict, prog: Progress) -> dict:
     GC.timers = timers
     missing: list[str] = []
     patch(_features, "_kind", functools.partial(timers.wrap, "_kind"), missing)
-    patch(_features, "_tabular",
-          functools.partial(timers.wrap, "_tabular (dicts -> array, standardise)"), missing)
-    patch(Project, "add_artifact",
-          functools.partial(timers.wrap, "add_artifact (sha256 + atomic write + fsync + row)"),
-          missing)
+    patch(
+        _features,
+        "_tabular",
+        functools.partial(timers.wrap, "_tabular (dicts -> array, standardise)"),
+        missing,
+    )
+    patch(
+        Project,
+        "add_artifact",
+        functools.partial(timers.wrap, "add_artifact (sha256 + atomic write + fsync + row)"),
+        missing,
+    )
     orig_kind = _features._kind
 
     def kind(rows):
@@ -641,16 +716,23 @@ def step_features(a: dict, prog: Progress) -> dict:
         art = _features.compute_features(project)
     total = time.perf_counter() - timers.t0
     s = timers.summary()
-    ph = {"total_s": _r(total, 2),
-          "load_orm_rows_s": _r(timers.marks.get("rows_loaded", float("nan")), 3)}
+    ph = {
+        "total_s": _r(total, 2),
+        "load_orm_rows_s": _r(timers.marks.get("rows_loaded", float("nan")), 3),
+    }
     for k, v in s.items():
         if k != "_kind":
             ph[k + "_s"] = v["total_s"]
     ph["savez_and_rest_s"] = _r(total - sum(v for k, v in ph.items() if k != "total_s"))
-    out = {"seconds": _r(total, 2), "n_samples": art.info["n_samples"], "dim": art.info["dim"],
-           "rows_per_s": round(art.info["n_samples"] / total), "phases_s": ph,
-           "features_file_mb": _mb((Path(a["project"]) / art.path).stat().st_size),
-           "not_instrumented": missing}
+    out = {
+        "seconds": _r(total, 2),
+        "n_samples": art.info["n_samples"],
+        "dim": art.info["dim"],
+        "rows_per_s": round(art.info["n_samples"] / total),
+        "phases_s": ph,
+        "features_file_mb": _mb((Path(a["project"]) / art.path).stat().st_size),
+        "not_instrumented": missing,
+    }
     if tm is not None:
         _cur, peak = tm.get_traced_memory()
         tm.stop()
@@ -674,17 +756,23 @@ def step_label_train(a: dict, prog: Progress) -> dict:
     timers = Timers()
     loop_project.load_features = timers.wrap("load_features", loop_project.load_features)
     loop_project._cv_accuracy = timers.wrap("_cv_accuracy", loop_project._cv_accuracy)
-    loop_project._finish_rounds = timers.wrap("_finish_rounds (current_labels + rounds)",
-                                              loop_project._finish_rounds)
+    loop_project._finish_rounds = timers.wrap(
+        "_finish_rounds (current_labels + rounds)", loop_project._finish_rounds
+    )
     Project.current_labels = timers.wrap("current_labels", Project.current_labels)
     t = time.perf_counter()
     info = loop_project.train(project, model="logreg")
     t_train = time.perf_counter() - t
     project.close()
-    return {"import_labels_s": _r(t_labels, 3), "labels": li.__dict__,
-            "train_s": _r(t_train, 3), "train_calls_s": timers.summary(),
-            "model_version": info["version"], "cv_accuracy": info["metric"],
-            "n_labeled": info["n_labeled"]}
+    return {
+        "import_labels_s": _r(t_labels, 3),
+        "labels": li.__dict__,
+        "train_s": _r(t_train, 3),
+        "train_calls_s": timers.summary(),
+        "model_version": info["version"],
+        "cv_accuracy": info["metric"],
+        "n_labeled": info["n_labeled"],
+    }
 
 
 SELECT_CATEGORIES = {
@@ -734,8 +822,11 @@ def _select_categorize(key) -> str:
         return "features file (checksum + np.load)"
     if name == "_load_model":
         return "model file (checksum + unpickle)"
-    if fn.endswith("store/_project.py") and name in ("current_labels", "classes",
-                                                      "latest_artifact"):
+    if fn.endswith("store/_project.py") and name in (
+        "current_labels",
+        "classes",
+        "latest_artifact",
+    ):
         return "db read"
     if name in ("predict_proba", "query", "picks"):
         return "scoring"
@@ -765,8 +856,11 @@ def step_select(a: dict, prog: Progress) -> dict:
     t_open = time.perf_counter() - t
     mode = a["mode"]
     kw = {"strategy": "margin", "batch_size": a["batch_size"], "random_state": SEED}
-    out: dict = {"mode": mode, "project_open_s": _r(t_open, 3),
-                 "preimport_sklearn_linear_model_s": _r(t_sklearn, 3)}
+    out: dict = {
+        "mode": mode,
+        "project_open_s": _r(t_open, 3),
+        "preimport_sklearn_linear_model_s": _r(t_sklearn, 3),
+    }
     prog.update(force=True, phase=f"select ({mode})")
     if mode == "timed":
         timers = Timers()
@@ -784,15 +878,20 @@ def step_select(a: dict, prog: Progress) -> dict:
             c = SELECT_CATEGORIES.get(k, "other")
             cats[c] = cats.get(c, 0.0) + v
         cats["residual (np.isin masks, X[cand] copy, result rows)"] = total - sum(top.values())
-        out.update({
-            "seconds": _r(total, 3), "round": res.round, "n_picked": len(res.rows),
-            "cold_start": res.cold_start,
-            "top_level_calls_s": top,
-            "nested_calls": {k: v for k, v in s.items() if v["called_under"]},
-            "by_category_s": {k: _r(v) for k, v in sorted(cats.items(), key=lambda kv: -kv[1])},
-            "by_category_share": {k: _r(v / total, 3)
-                                  for k, v in sorted(cats.items(), key=lambda kv: -kv[1])},
-        })
+        out.update(
+            {
+                "seconds": _r(total, 3),
+                "round": res.round,
+                "n_picked": len(res.rows),
+                "cold_start": res.cold_start,
+                "top_level_calls_s": top,
+                "nested_calls": {k: v for k, v in s.items() if v["called_under"]},
+                "by_category_s": {k: _r(v) for k, v in sorted(cats.items(), key=lambda kv: -kv[1])},
+                "by_category_share": {
+                    k: _r(v / total, 3) for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
+                },
+            }
+        )
         if a.get("sample"):
             out["stack_samples"] = sampler.summary()
     elif mode == "cprofile":
@@ -813,30 +912,34 @@ def step_select(a: dict, prog: Progress) -> dict:
         out["seconds_under_cprofile"] = _r(total, 3)
         out["round"] = res.round
         out["direct_callees_of_select_batch"] = profile_direct_children(
-            prof, loop_project.select_batch.__code__, _select_categorize)
+            prof, loop_project.select_batch.__code__, _select_categorize
+        )
         import sqlalchemy.orm.session as sa_session
 
-        out["named_functions"] = named_cumulative(prof, {
-            "select_batch": loop_project.select_batch,
-            "load_features": _features.load_features,
-            "sha256_of": store_project.sha256_of,
-            "np.load": np.load,
-            "NpzFile.__getitem__": np.lib.npyio.NpzFile.__getitem__,
-            "Project.current_labels": store_project.Project.current_labels,
-            "Project.classes": store_project.Project.classes,
-            "Project.latest_artifact": store_project.Project.latest_artifact,
-            "_load_model": loop_project._load_model,
-            "Classifier.predict_proba": Classifier.predict_proba,
-            "Strategy.query": _registry.Strategy.query,
-            "margin": U.margin,
-            "top_positions": _registry.top_positions,
-            "Selection.picks": _registry.Selection.picks,
-            "np.isin": np.isin,
-            "Session.execute": sa_session.Session.execute,
-            "Session.scalars": sa_session.Session.scalars,
-            "Session.commit": sa_session.Session.commit,
-            "Session.flush": sa_session.Session.flush,
-        })
+        out["named_functions"] = named_cumulative(
+            prof,
+            {
+                "select_batch": loop_project.select_batch,
+                "load_features": _features.load_features,
+                "sha256_of": store_project.sha256_of,
+                "np.load": np.load,
+                "NpzFile.__getitem__": np.lib.npyio.NpzFile.__getitem__,
+                "Project.current_labels": store_project.Project.current_labels,
+                "Project.classes": store_project.Project.classes,
+                "Project.latest_artifact": store_project.Project.latest_artifact,
+                "_load_model": loop_project._load_model,
+                "Classifier.predict_proba": Classifier.predict_proba,
+                "Strategy.query": _registry.Strategy.query,
+                "margin": U.margin,
+                "top_positions": _registry.top_positions,
+                "Selection.picks": _registry.Selection.picks,
+                "np.isin": np.isin,
+                "Session.execute": sa_session.Session.execute,
+                "Session.scalars": sa_session.Session.scalars,
+                "Session.commit": sa_session.Session.commit,
+                "Session.flush": sa_session.Session.flush,
+            },
+        )
     elif mode == "tracemalloc":
         import tracemalloc
 
@@ -846,8 +949,13 @@ def step_select(a: dict, prog: Progress) -> dict:
         total = time.perf_counter() - t
         _cur, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        out.update({"seconds_under_tracemalloc": _r(total, 3), "round": res.round,
-                    "tracemalloc_peak_mb": _mb(peak)})
+        out.update(
+            {
+                "seconds_under_tracemalloc": _r(total, 3),
+                "round": res.round,
+                "tracemalloc_peak_mb": _mb(peak),
+            }
+        )
     project.close()
     return out
 
@@ -905,8 +1013,9 @@ def step_select_micro(a: dict, prog: Progress) -> dict:
 
     prog.update(force=True, phase="uid maps")
     r: dict = {}
-    r["uid_map: ORM session.execute(select(Sample.id, Sample.uid)).all() -> dict (current)"], m = \
+    r["uid_map: ORM session.execute(select(Sample.id, Sample.uid)).all() -> dict (current)"], m = (
         best_of(orm_uid_map)
+    )
     n_samples = len(m)
     t = time.perf_counter()
     del m  # what select_batch's return does with its uid_of
@@ -919,8 +1028,9 @@ def step_select_micro(a: dict, prog: Progress) -> dict:
 
     def uid_of_picks():
         with project.session() as s:
-            return dict(s.execute(select(Sample.id, Sample.uid)
-                                  .where(Sample.id.in_(some100))).all())
+            return dict(
+                s.execute(select(Sample.id, Sample.uid).where(Sample.id.in_(some100))).all()
+            )
 
     r["uid lookup of the 100 picks only: WHERE id IN (...) (proposed)"], _ = best_of(uid_of_picks)
 
@@ -981,10 +1091,12 @@ def step_select_micro(a: dict, prog: Progress) -> dict:
     c["margin(proba)"], sc = best_of(lambda: U.margin(proba))
     if proba.shape[1] == 2:
         c["margin, 2 classes: 1 - |p0 - p1| on the two columns (proposed)"], sc2 = best_of(
-            lambda: 1.0 - np.abs(proba[:, 0] - proba[:, 1]))
+            lambda: 1.0 - np.abs(proba[:, 0] - proba[:, 1])
+        )
         c["(margin same values)"] = bool(np.allclose(sc, sc2))
     c["top_positions(scores, 100)"], pos = best_of(
-        lambda: _registry.top_positions(sc, a["batch_size"], np.random.default_rng(0)))
+        lambda: _registry.top_positions(sc, a["batch_size"], np.random.default_rng(0))
+    )
     sel = _registry.Selection("margin", cand[pos], cand, {"margin": sc})
     c["Selection.picks()"], _ = best_of(sel.picks)
     out["masks_and_scoring_s"] = {k: (_r(v) if isinstance(v, float) else v) for k, v in c.items()}
@@ -1010,9 +1122,19 @@ def step_import_micro(a: dict, prog: Progress) -> dict:
 
     def rows_dicts():
         data = [dict(zip(names, row, strict=True)) for row in values.tolist()]
-        return [{"uid": str(i + 1), "uri": None, "text": None, "data": d, "meta": None,
-                 "split": "pool", "import_id": 1, "created_at": now()}
-                for i, d in enumerate(data)]
+        return [
+            {
+                "uid": str(i + 1),
+                "uri": None,
+                "text": None,
+                "data": d,
+                "meta": None,
+                "split": "pool",
+                "import_id": 1,
+                "created_at": now(),
+            }
+            for i, d in enumerate(data)
+        ]
 
     t, rows = best_of(rows_dicts, 1)
     out["build row dicts (as import_pool)_s_per_1M"] = _r(t * 1e6 / n, 2)
@@ -1026,19 +1148,19 @@ def step_import_micro(a: dict, prog: Progress) -> dict:
         with transaction(p.session) as s:
             stmt = insert(Sample).returning(Sample.id, sort_by_parameter_order=True)
             for start in range(0, n, 20_000):
-                sids.extend(s.scalars(stmt, rows[start:start + 20_000]))
+                sids.extend(s.scalars(stmt, rows[start : start + 20_000]))
         assert len(sids) == n
 
     def orm_ids(p):
         with transaction(p.session) as s:
             for start in range(0, n, 20_000):
-                s.execute(insert(Sample), rows_with_ids[start:start + 20_000])
+                s.execute(insert(Sample), rows_with_ids[start : start + 20_000])
 
     def core_ids(p):
         with transaction(p.session) as s:
             conn = s.connection()
             for start in range(0, n, 20_000):
-                conn.execute(Sample.__table__.insert(), rows_with_ids[start:start + 20_000])
+                conn.execute(Sample.__table__.insert(), rows_with_ids[start : start + 20_000])
 
     def raw_ids(p):
         ts = now().replace(tzinfo=None).isoformat(sep=" ")  # one timestamp per import
@@ -1047,7 +1169,8 @@ def step_import_micro(a: dict, prog: Progress) -> dict:
             cur.executemany(
                 "INSERT INTO sample (id, uid, uri, text, data, meta, split, import_id, "
                 "created_at) VALUES (?, ?, NULL, NULL, ?, NULL, 'pool', 1, ?)",
-                ((r["id"], r["uid"], _json.dumps(r["data"]), ts) for r in rows_with_ids))
+                ((r["id"], r["uid"], _json.dumps(r["data"]), ts) for r in rows_with_ids),
+            )
 
     def raw_no_data(p):
         ts = now().replace(tzinfo=None).isoformat(sep=" ")
@@ -1055,11 +1178,17 @@ def step_import_micro(a: dict, prog: Progress) -> dict:
             cur = s.connection().connection.driver_connection.cursor()
             cur.executemany(
                 "INSERT INTO sample (id, uid, split, import_id, created_at) "
-                "VALUES (?, ?, 'pool', 1, ?)", ((r["id"], r["uid"], ts) for r in rows_with_ids))
+                "VALUES (?, ?, 'pool', 1, ?)",
+                ((r["id"], r["uid"], ts) for r in rows_with_ids),
+            )
 
-    for tag, fn in (("orm_returning", orm_returning), ("orm_explicit_ids", orm_ids),
-                    ("core_explicit_ids", core_ids), ("raw_sqlite3", raw_ids),
-                    ("raw_sqlite3_without_data_column", raw_no_data)):
+    for tag, fn in (
+        ("orm_returning", orm_returning),
+        ("orm_explicit_ids", orm_ids),
+        ("core_explicit_ids", core_ids),
+        ("raw_sqlite3", raw_ids),
+        ("raw_sqlite3_without_data_column", raw_no_data),
+    ):
         prog.update(force=True, phase=f"insert {tag}")
         p = fresh(tag)
         t = time.perf_counter()
@@ -1069,14 +1198,14 @@ def step_import_micro(a: dict, prog: Progress) -> dict:
         out[f"insert {tag}_s_per_1M"] = _r(dt * 1e6 / n, 2)
     out["legend"] = {
         "orm_returning": "session.scalars(insert(Sample).returning(Sample.id, "
-                         "sort_by_parameter_order=True), chunk) per 20k rows (import_pool now)",
+        "sort_by_parameter_order=True), chunk) per 20k rows (import_pool now)",
         "orm_explicit_ids": "session.execute(insert(Sample), chunk) with ids max(id)+1.. "
-                            "(safe on SQLite under BEGIN IMMEDIATE): executemany, no RETURNING",
+        "(safe on SQLite under BEGIN IMMEDIATE): executemany, no RETURNING",
         "core_explicit_ids": "connection.execute(Sample.__table__.insert(), chunk): no ORM layer",
         "raw_sqlite3": "sqlite3 executemany, json.dumps per row, one created_at string per "
-                       "import, in labelwise's transaction",
+        "import, in labelwise's transaction",
         "raw_sqlite3_without_data_column": "the same without the JSON data column (its floor: "
-                                           "the numbers kept in a matrix file instead)",
+        "the numbers kept in a matrix file instead)",
     }
 
     # compute_features' read path on the 'orm' project
@@ -1107,7 +1236,8 @@ def step_import_micro(a: dict, prog: Progress) -> dict:
     t = time.perf_counter()
     np.array([[o.data[k] for k in names] for o in objs], dtype=np.float64)
     r["dicts -> array, per-key lookups (current _tabular)_s_per_1M"] = _r(
-        (time.perf_counter() - t) * 1e6 / n, 2)
+        (time.perf_counter() - t) * 1e6 / n, 2
+    )
     objs.clear()
     t, _ = best_of(core_id_data, 1)
     r["Core select(Sample.id, Sample.data)_s_per_1M"] = _r(t * 1e6 / n, 2)
@@ -1125,7 +1255,8 @@ def step_import_micro(a: dict, prog: Progress) -> dict:
 
     t, _ = best_of(raw_json_extract, 1)
     r["raw sqlite3 json_extract per column (SQLite parses) + np.array_s_per_1M"] = _r(
-        t * 1e6 / n, 2)
+        t * 1e6 / n, 2
+    )
     out["features_read_paths"] = r
     p.close()
     return out
@@ -1164,11 +1295,17 @@ def step_status_inproc(a: dict, prog: Progress) -> dict:
     _c, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     project.close()
-    return {"project_open_s": _r(t_open, 3), "status_s": _r(t_status, 3),
-            "n_samples": st["n_samples"], "n_labeled": st["n_labeled"],
-            "n_pending": st["n_pending"], "tracemalloc_peak_mb": _mb(peak),
-            "cprofile_direct_callees": {k: prof_sum[k] for k in
-                                        ("root_cum_s", "by_category_s", "direct_callees")}}
+    return {
+        "project_open_s": _r(t_open, 3),
+        "status_s": _r(t_status, 3),
+        "n_samples": st["n_samples"],
+        "n_labeled": st["n_labeled"],
+        "n_pending": st["n_pending"],
+        "tracemalloc_peak_mb": _mb(peak),
+        "cprofile_direct_callees": {
+            k: prof_sum[k] for k in ("root_cum_s", "by_category_s", "direct_callees")
+        },
+    }
 
 
 STEPS = {
@@ -1196,8 +1333,10 @@ def child_main(step: str, args_json: str, out_path: str, progress_path: str) -> 
     import labelwise.loop._project  # noqa: F401
     import labelwise.store  # noqa: F401
 
-    result: dict = {"import_s": _r(time.perf_counter() - t, 3),
-                    "baseline_rss_mb": _proc_status_mb("VmRSS")}
+    result: dict = {
+        "import_s": _r(time.perf_counter() - t, 3),
+        "baseline_rss_mb": _proc_status_mb("VmRSS"),
+    }
     prog = Progress(progress_path)
     import gc
 
@@ -1228,8 +1367,18 @@ class Runner:
         self.n += 1
         out = self.tmp / f"child-{self.n}-{step}.json"
         prog = self.tmp / f"child-{self.n}-{step}.progress"
-        cmd = [sys.executable, str(HERE), "--_child", step, "--_args", json.dumps(args),
-               "--_out", str(out), "--_progress", str(prog)]
+        cmd = [
+            sys.executable,
+            str(HERE),
+            "--_child",
+            step,
+            "--_args",
+            json.dumps(args),
+            "--_out",
+            str(out),
+            "--_progress",
+            str(prog),
+        ]
         return self._run(cmd, timeout or self.timeout, out=out, prog=prog, label=step)
 
     def command(self, cmd: list[str], timeout: float | None = None, label: str = "") -> dict:
@@ -1239,8 +1388,9 @@ class Runner:
         stdout_path = self.tmp / f"stdout-{self.n}-{label}.txt"
         t = time.perf_counter()
         with open(stdout_path, "wb") as so:
-            proc = subprocess.Popen(cmd, stdout=so if capture else sys.stderr,
-                                    stderr=sys.stderr, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, stdout=so if capture else sys.stderr, stderr=sys.stderr, start_new_session=True
+            )
             timed_out = False
             while True:
                 pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
@@ -1267,7 +1417,8 @@ class Runner:
                 res["progress_at_kill"] = p = json.loads(prog.read_text())
                 if p.get("rows_inserted") and p.get("t_since_records_ready_s"):
                     res["partial_insert_rows_per_s"] = round(
-                        p["rows_inserted"] / p["t_since_records_ready_s"])
+                        p["rows_inserted"] / p["t_since_records_ready_s"]
+                    )
         elif out is not None and not res.get("status"):
             res["status"] = "crashed"
         if capture:
@@ -1277,8 +1428,12 @@ class Runner:
 
 def import_time_top(module: str, top: int = 12) -> dict:
     """``python -X importtime -c 'import MODULE'``: self time summed per root package."""
-    r = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     per_root: dict[str, int] = {}
     total = 0
     for line in r.stderr.splitlines():
@@ -1293,8 +1448,10 @@ def import_time_top(module: str, top: int = 12) -> dict:
         total += self_us
         per_root[root] = per_root.get(root, 0) + self_us
     best = sorted(per_root.items(), key=lambda kv: -kv[1])[:top]
-    return {"total_s": _r(total / 1e6, 3),
-            "self_time_by_root_package_s": {k: _r(v / 1e6, 3) for k, v in best}}
+    return {
+        "total_s": _r(total / 1e6, 3),
+        "self_time_by_root_package_s": {k: _r(v / 1e6, 3) for k, v in best},
+    }
 
 
 def environment() -> dict:
@@ -1317,8 +1474,18 @@ def environment() -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "loadavg_start": list(os.getloadavg()),
-        "versions": {d: version(d) for d in ("labelwise", "numpy", "pandas", "scikit-learn",
-                                               "SQLAlchemy", "alembic", "pillow")},
+        "versions": {
+            d: version(d)
+            for d in (
+                "labelwise",
+                "numpy",
+                "pandas",
+                "scikit-learn",
+                "SQLAlchemy",
+                "alembic",
+                "pillow",
+            )
+        },
         "sqlite_library": sqlite3.sqlite_version,
         "db": "SQLite (labelwise default: WAL, synchronous=FULL)",
         "tmp_filesystem": fs_of(tempfile.gettempdir()),
@@ -1333,11 +1500,13 @@ def summarise_select(runs: list[dict]) -> dict:
     cats = sorted({c for r in ok for c in r["by_category_s"]})
     by_cat = {c: _r(statistics.median(r["by_category_s"].get(c, 0.0) for r in ok)) for c in cats}
     tops = sorted({c for r in ok for c in r["top_level_calls_s"]})
-    by_call = {c: _r(statistics.median(r["top_level_calls_s"].get(c, 0.0) for r in ok))
-               for c in tops}
+    by_call = {
+        c: _r(statistics.median(r["top_level_calls_s"].get(c, 0.0) for r in ok)) for c in tops
+    }
     db = by_cat.get("db read", 0) + by_cat.get("db write", 0)
-    files = by_cat.get("features file (checksum + np.load)", 0) + \
-        by_cat.get("model file (checksum + unpickle)", 0)
+    files = by_cat.get("features file (checksum + np.load)", 0) + by_cat.get(
+        "model file (checksum + unpickle)", 0
+    )
     scoring = by_cat.get("scoring", 0)
     return {
         "median_seconds": _r(med, 3),
@@ -1345,11 +1514,18 @@ def summarise_select(runs: list[dict]) -> dict:
         "all_seconds": [r["seconds"] for r in ok],
         "median_peak_rss_mb": statistics.median(r["process_peak_rss_mb"] for r in ok),
         "median_project_open_s": _r(statistics.median(r["project_open_s"] for r in ok), 3),
-        "median_gc_pause_s": _r(statistics.median(
-            r.get("garbage_collector", {}).get("gc_pause_s", 0.0) for r in ok), 3),
-        "median_gc_pause_in_session_block_s": _r(statistics.median(
-            r.get("garbage_collector", {}).get("gc_pause_by_timed_call_s", {})
-            .get("select_batch.session_block", 0.0) for r in ok), 3),
+        "median_gc_pause_s": _r(
+            statistics.median(r.get("garbage_collector", {}).get("gc_pause_s", 0.0) for r in ok), 3
+        ),
+        "median_gc_pause_in_session_block_s": _r(
+            statistics.median(
+                r.get("garbage_collector", {})
+                .get("gc_pause_by_timed_call_s", {})
+                .get("select_batch.session_block", 0.0)
+                for r in ok
+            ),
+            3,
+        ),
         "median_by_category_s": dict(sorted(by_cat.items(), key=lambda kv: -kv[1])),
         "median_top_level_calls_s": dict(sorted(by_call.items(), key=lambda kv: -kv[1])),
         "shares": {
@@ -1357,8 +1533,9 @@ def summarise_select(runs: list[dict]) -> dict:
             "artifact_file_io (features + model)": _r(files / med, 3),
             "store_io_total (db + artifact files)": _r((db + files) / med, 3),
             "scoring (predict_proba + margin + top_k + picks)": _r(scoring / med, 3),
-            "residual": _r(by_cat.get("residual (np.isin masks, X[cand] copy, result rows)", 0)
-                           / med, 3),
+            "residual": _r(
+                by_cat.get("residual (np.isin masks, X[cand] copy, result rows)", 0) / med, 3
+            ),
         },
     }
 
@@ -1376,9 +1553,11 @@ def project_select(runs: list[dict], micro: dict) -> dict:
     if not ok or micro.get("status") != "ok":
         return {}
     q = micro["db_reads_s"]
-    lookup = (next(v for k, v in q.items() if k.startswith("uid lookup of the 100 picks"))
-              + next(v for k, v in q.items() if k.startswith("pending set"))
-              + q.get("max(Round.number)", 0.0))
+    lookup = (
+        next(v for k, v in q.items() if k.startswith("uid lookup of the 100 picks"))
+        + next(v for k, v in q.items() if k.startswith("pending set"))
+        + q.get("max(Round.number)", 0.0)
+    )
     proj = []
     for r in ok:
         block = r["top_level_calls_s"].get("select_batch.session_block", 0.0)
@@ -1391,15 +1570,17 @@ def project_select(runs: list[dict], micro: dict) -> dict:
     db = cats.get("db read", 0.0) + cats.get("db write", 0.0)
     return {
         "how": "per timed run: total - its session block (pending + uid map + round) + pending, "
-               "round and a WHERE id IN (100 picks) lookup from select_micro; median run. Not a "
-               "run of changed code; freeing/GC of the uid map stays in (upper bound)",
+        "round and a WHERE id IN (100 picks) lookup from select_micro; median run. Not a "
+        "run of changed code; freeing/GC of the uid map stays in (upper bound)",
         "projected_seconds": _r(total, 3),
-        "projected_by_category_s": {k: _r(v) for k, v in sorted(cats.items(),
-                                                                  key=lambda kv: -kv[1])},
+        "projected_by_category_s": {
+            k: _r(v) for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
+        },
         "projected_db_io_share": _r(db / total, 3),
         "projected_scoring_share": _r(cats.get("scoring", 0.0) / total, 3),
         "projected_features_file_share": _r(
-            cats.get("features file (checksum + np.load)", 0.0) / total, 3),
+            cats.get("features file (checksum + np.load)", 0.0) / total, 3
+        ),
     }
 
 
@@ -1424,68 +1605,113 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="labelwise-bench-store-", dir=args.workdir))
     log(f"{'quick' if args.quick else 'full'} run, sizes {sizes}, data in {tmp}")
     runner = Runner(tmp, args.step_timeout)
-    res: dict = {"benchmark": "bench_store", "mode": "quick" if args.quick else "full",
-                 "sizes": sizes, "environment": environment(), "steps": {}}
+    res: dict = {
+        "benchmark": "bench_store",
+        "mode": "quick" if args.quick else "full",
+        "sizes": sizes,
+        "environment": environment(),
+        "steps": {},
+    }
     steps = res["steps"]
     csv, labels_csv = tmp / "pool.csv", tmp / "labels.csv"
     tab, img = tmp / "proj-table", tmp / "proj-images"
     t_all = time.perf_counter()
     try:
         log(f"gen_csv: {sizes['n_rows']:,} rows x {N_COLS} columns + id")
-        steps["gen_csv"] = runner.child("gen_csv", {"n_rows": sizes["n_rows"], "csv": str(csv),
-                                                    "labels_csv": str(labels_csv),
-                                                    "n_labels": sizes["n_labels"]})
+        steps["gen_csv"] = runner.child(
+            "gen_csv",
+            {
+                "n_rows": sizes["n_rows"],
+                "csv": str(csv),
+                "labels_csv": str(labels_csv),
+                "n_labels": sizes["n_labels"],
+            },
+        )
         log(f"  -> {steps['gen_csv'].get('seconds')} s")
 
         log("import_table: import_pool(project, csv, id_column='id')")
-        steps["import_table"] = runner.child("import", {
-            "kind": "table", "project": str(tab), "source": str(csv), "id_column": "id",
-            "sample": True})
-        log(f"  -> {steps['import_table'].get('status')} {steps['import_table'].get('seconds')} s,"
-            f" peak {steps['import_table'].get('process_peak_rss_mb')} MB")
+        steps["import_table"] = runner.child(
+            "import",
+            {
+                "kind": "table",
+                "project": str(tab),
+                "source": str(csv),
+                "id_column": "id",
+                "sample": True,
+            },
+        )
+        log(
+            f"  -> {steps['import_table'].get('status')} {steps['import_table'].get('seconds')} s,"
+            f" peak {steps['import_table'].get('process_peak_rss_mb')} MB"
+        )
 
         n_small = sizes["micro_rows"]
         small_csv = tmp / "pool-small.csv"
-        runner.child("gen_csv", {"n_rows": n_small, "csv": str(small_csv),
-                                 "labels_csv": str(tmp / "labels-small.csv"), "n_labels": 10})
+        runner.child(
+            "gen_csv",
+            {
+                "n_rows": n_small,
+                "csv": str(small_csv),
+                "labels_csv": str(tmp / "labels-small.csv"),
+                "n_labels": 10,
+            },
+        )
         log(f"import_table_tracemalloc at {n_small:,} rows")
-        steps["import_table_tracemalloc"] = runner.child("import", {
-            "kind": "table", "project": str(tmp / "proj-small"), "source": str(small_csv),
-            "id_column": "id", "tracemalloc": True})
+        steps["import_table_tracemalloc"] = runner.child(
+            "import",
+            {
+                "kind": "table",
+                "project": str(tmp / "proj-small"),
+                "source": str(small_csv),
+                "id_column": "id",
+                "tracemalloc": True,
+            },
+        )
 
         log(f"gen_images: one PNG hard-linked {sizes['n_images']:,} times")
         folder = tmp / "images"
-        steps["gen_images"] = runner.child("gen_images", {
-            "folder": str(folder), "png": str(tmp / "one.png"), "n_images": sizes["n_images"]})
+        steps["gen_images"] = runner.child(
+            "gen_images",
+            {"folder": str(folder), "png": str(tmp / "one.png"), "n_images": sizes["n_images"]},
+        )
         if steps["gen_images"].get("status") == "ok":
             log("import_images: import_pool(project, folder)")
-            steps["import_images"] = runner.child("import", {
-                "kind": "images", "project": str(img), "source": str(folder), "sample": True})
-            log(f"  -> {steps['import_images'].get('status')} "
-                f"{steps['import_images'].get('seconds')} s")
+            steps["import_images"] = runner.child(
+                "import",
+                {"kind": "images", "project": str(img), "source": str(folder), "sample": True},
+            )
+            log(
+                f"  -> {steps['import_images'].get('status')} "
+                f"{steps['import_images'].get('seconds')} s"
+            )
 
         if steps["import_table"].get("status") == "ok":
             log("features: compute_features on the table project")
             steps["features"] = runner.child("features", {"project": str(tab), "sample": True})
-            log(f"  -> {steps['features'].get('status')} {steps['features'].get('seconds')} s, "
-                f"peak {steps['features'].get('process_peak_rss_mb')} MB")
-            steps["features_tracemalloc"] = runner.child("features", {
-                "project": str(tmp / "proj-small"), "tracemalloc": True})
+            log(
+                f"  -> {steps['features'].get('status')} {steps['features'].get('seconds')} s, "
+                f"peak {steps['features'].get('process_peak_rss_mb')} MB"
+            )
+            steps["features_tracemalloc"] = runner.child(
+                "features", {"project": str(tmp / "proj-small"), "tracemalloc": True}
+            )
 
         if steps.get("features", {}).get("status") == "ok":
             log("label_train: import_labels + train(model='logreg')")
-            steps["label_train"] = runner.child("label_train", {
-                "project": str(tab), "labels_csv": str(labels_csv)})
-            log(f"  -> {steps['label_train'].get('status')} "
-                f"train {steps['label_train'].get('train_s')} s")
+            steps["label_train"] = runner.child(
+                "label_train", {"project": str(tab), "labels_csv": str(labels_csv)}
+            )
+            log(
+                f"  -> {steps['label_train'].get('status')} "
+                f"train {steps['label_train'].get('train_s')} s"
+            )
 
         if steps.get("label_train", {}).get("status") == "ok":
             sel_args = {"project": str(tab), "batch_size": sizes["batch_size"]}
             runs = []
             for i in range(args.repeats):
                 log(f"select (timed) {i + 1}/{args.repeats}")
-                runs.append(runner.child("select", {**sel_args, "mode": "timed",
-                                                    "sample": i == 0}))
+                runs.append(runner.child("select", {**sel_args, "mode": "timed", "sample": i == 0}))
                 log(f"  -> {runs[-1].get('status')} {runs[-1].get('seconds')} s")
             log("select under cProfile")
             prof = runner.child("select", {**sel_args, "mode": "cprofile"})
@@ -1493,15 +1719,27 @@ def main() -> None:
             tm = runner.child("select", {**sel_args, "mode": "tracemalloc"})
             log("select_micro: each store read alone, with cheaper equivalents")
             micro = runner.child("select_micro", sel_args)
-            res["select"] = {"summary": summarise_select(runs), "timed_runs": runs,
-                             "cprofile_run": prof, "tracemalloc_run": tm, "micro": micro}
+            res["select"] = {
+                "summary": summarise_select(runs),
+                "timed_runs": runs,
+                "cprofile_run": prof,
+                "tracemalloc_run": tm,
+                "micro": micro,
+            }
             res["select"]["projection"] = project_select(runs, micro)
 
             log("status: python -m labelwise status DIR --json")
-            cli = [runner.command([sys.executable, "-m", "labelwise", "status", str(tab),
-                                   "--json"], label="status") for _ in range(args.repeats)]
-            base = [runner.command([sys.executable, "-c", "import labelwise.cli"],
-                                   label="import") for _ in range(args.repeats)]
+            cli = [
+                runner.command(
+                    [sys.executable, "-m", "labelwise", "status", str(tab), "--json"],
+                    label="status",
+                )
+                for _ in range(args.repeats)
+            ]
+            base = [
+                runner.command([sys.executable, "-c", "import labelwise.cli"], label="import")
+                for _ in range(args.repeats)
+            ]
             for c in cli:
                 try:
                     c["n_samples_reported"] = json.loads(c["stdout"])["n_samples"]
@@ -1515,18 +1753,22 @@ def main() -> None:
                 "median_peak_rss_mb": statistics.median(c["process_peak_rss_mb"] for c in cli),
                 "runs": cli,
                 "bare_import_labelwise_cli_median_s": _r(
-                    statistics.median(b["process_wall_s"] for b in base), 3),
-                "bare_import_peak_rss_mb": statistics.median(b["process_peak_rss_mb"]
-                                                             for b in base),
+                    statistics.median(b["process_wall_s"] for b in base), 3
+                ),
+                "bare_import_peak_rss_mb": statistics.median(
+                    b["process_peak_rss_mb"] for b in base
+                ),
             }
             res["status_cli"]["import_time_top_packages"] = import_time_top("labelwise.cli")
             res["status_cli"]["import_time_store_and_sqlalchemy_only_s"] = import_time_top(
-                "labelwise.store")["total_s"]
+                "labelwise.store"
+            )["total_s"]
             res["status_inproc"] = runner.child("status_inproc", {"project": str(tab)})
 
         log(f"import_micro: insert/read paths at {n_small:,} rows")
-        steps["import_micro"] = runner.child("import_micro", {"n": n_small,
-                                                              "dir": str(tmp / "micro")})
+        steps["import_micro"] = runner.child(
+            "import_micro", {"n": n_small, "dir": str(tmp / "micro")}
+        )
     finally:
         res["total_wall_s"] = _r(time.perf_counter() - t_all, 1)
         res["environment"]["loadavg_end"] = list(os.getloadavg())

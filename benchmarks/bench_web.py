@@ -124,12 +124,20 @@ def log(msg: str) -> None:
 SEED = 0
 CLASSES = list("abcdefghij")
 PASSWORD = "Bench-pass-7391"  # passes Django's default password validators
-ISSUE_REFERENCE_LS = {"version": "1.23", "cores": 2, "annotators": 20, "p50_s": 1.7, "p99_s": 16.0,
-                      "submits_per_s": 6.0}
+ISSUE_REFERENCE_LS = {
+    "version": "1.23",
+    "cores": 2,
+    "annotators": 20,
+    "p50_s": 1.7,
+    "p99_s": 16.0,
+    "submits_per_s": 6.0,
+}
 GOALS = {"p99_ratio_min": 50.0, "throughput_ratio_min": 10.0}
-WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
-         "sigma tau upsilon phi chi psi omega refund invoice login crash slow page button order "
-         "shipping account password email mobile update error payment").split()
+WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
+    "sigma tau upsilon phi chi psi omega refund invoice login crash slow page button order "
+    "shipping account password email mobile update error payment"
+).split()
 BODY_SNIPPET = 300
 MAX_BODIES = 5
 
@@ -157,8 +165,10 @@ def uptime() -> str:
 def gen_texts(n: int, seed: int = SEED) -> list[tuple[str, str]]:
     """N (uid, text) pairs: 6-12 seeded words each."""
     rng = random.Random(seed)
-    return [(f"s{i:06d}", " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12))))
-            for i in range(n)]
+    return [
+        (f"s{i:06d}", " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12))))
+        for i in range(n)
+    ]
 
 
 # ======================================================================================
@@ -189,7 +199,7 @@ def group_cpu_seconds(pgid: int) -> float | None:
                 s = fh.read()
         except OSError:
             continue
-        rest = s[s.rfind(")") + 2:].split()
+        rest = s[s.rfind(")") + 2 :].split()
         # fields after "comm": state(0) ppid(1) pgrp(2) ... utime(11) stime(12)
         if int(rest[2]) == pgid:
             found = True
@@ -227,10 +237,13 @@ class LoadSampler(threading.Thread):
             return {}
         busy = [s[1] for s in sel]
         load = [s[2] for s in sel]
-        return {"cpu_busy_mean_pct": _r(100 * float(np.mean(busy)), 1),
-                "cpu_busy_max_pct": _r(100 * float(np.max(busy)), 1),
-                "loadavg1_max": _r(max(load), 2), "loadavg1_end": _r(load[-1], 2),
-                "samples": len(sel)}
+        return {
+            "cpu_busy_mean_pct": _r(100 * float(np.mean(busy)), 1),
+            "cpu_busy_max_pct": _r(100 * float(np.max(busy)), 1),
+            "loadavg1_max": _r(max(load), 2),
+            "loadavg1_end": _r(load[-1], 2),
+            "samples": len(sel),
+        }
 
 
 # ======================================================================================
@@ -245,9 +258,15 @@ class Server:
         self.name, self.cmd, self.logfile = name, cmd, logfile
         self._fh = open(logfile, "wb")
         log(f"{name}: starting {' '.join(cmd)}".replace(PASSWORD, "***"))
-        self.proc = subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=self._fh,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=str(cwd),
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.pgid = self.proc.pid  # start_new_session: the child leads its own group
 
     def alive(self) -> bool:
@@ -257,15 +276,17 @@ class Server:
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < timeout:
             if not self.alive():
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: "
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}"
+                )
             try:
                 httpx.get(url, timeout=5.0)
                 return time.perf_counter() - t0
             except httpx.HTTPError:
                 time.sleep(0.5)
-        raise RuntimeError(f"{self.name} not answering {url} after {timeout:.0f} s: "
-                           f"{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name} not answering {url} after {timeout:.0f} s: {self.log_tail()}"
+        )
 
     def cpu_seconds(self) -> float | None:
         return group_cpu_seconds(self.pgid)
@@ -314,15 +335,20 @@ class Server:
             # Label Studio: its DRF exception handler logs "<uuid> database is locked" for every
             # failed attempt; its DatabaseIsLockedRetryMiddleware then sleeps (1 s, x1.5 each
             # time, up to 15 times) and runs the WHOLE request again
-            "handled_db_locked_exceptions": len({ln.split("[ERROR]", 1)[1].split()[0]
-                                                 for ln in lines
-                                                 if "custom_exception_handler" in ln
-                                                 and "database is locked" in ln
-                                                 and "[ERROR]" in ln}),
+            "handled_db_locked_exceptions": len(
+                {
+                    ln.split("[ERROR]", 1)[1].split()[0]
+                    for ln in lines
+                    if "custom_exception_handler" in ln
+                    and "database is locked" in ln
+                    and "[ERROR]" in ln
+                }
+            ),
             # Label Studio's own task-lock consistency errors ("... it's a bug")
             "lock_bug_messages": len({ln for ln in lines if "s a bug" in ln}),
-            "status_5xx_lines": (len(re.findall(r'" 5\d\d ', text))
-                                 + len(re.findall(r"\b5\d\d Internal", text))),
+            "status_5xx_lines": (
+                len(re.findall(r'" 5\d\d ', text)) + len(re.findall(r"\b5\d\d Internal", text))
+            ),
         }
 
 
@@ -358,21 +384,37 @@ class Adapter:
     async def next(self, client: httpx.AsyncClient, ann: dict) -> tuple[str, object]:
         raise NotImplementedError
 
-    async def submit(self, client: httpx.AsyncClient, ann: dict, item: dict, label: str,
-                     duration: float) -> httpx.Response:
+    async def submit(
+        self, client: httpx.AsyncClient, ann: dict, item: dict, label: str, duration: float
+    ) -> httpx.Response:
         raise NotImplementedError
 
 
-async def _annotator_loop(adapter: Adapter, ann: dict, client: httpx.AsyncClient, rec: Recorder,
-                          t_measure: float, t_end: float, think: float, seed: int) -> None:
+async def _annotator_loop(
+    adapter: Adapter,
+    ann: dict,
+    client: httpx.AsyncClient,
+    rec: Recorder,
+    t_measure: float,
+    t_end: float,
+    think: float,
+    seed: int,
+) -> None:
     rng = random.Random(seed)
     while True:
         t0 = time.monotonic()
         if t0 >= t_end:
             return
         phase = "measure" if t0 >= t_measure else "warmup"
-        it = {"annotator": ann["name"], "phase": phase, "t0": t0, "ok": False,
-              "next_s": None, "submit_s": None, "total_s": None}
+        it = {
+            "annotator": ann["name"],
+            "phase": phase,
+            "t0": t0,
+            "ok": False,
+            "next_s": None,
+            "submit_s": None,
+            "total_s": None,
+        }
         rec.iterations.append(it)
         # ---- get next
         tn = time.perf_counter()
@@ -405,8 +447,9 @@ async def _annotator_loop(adapter: Adapter, ann: dict, client: httpx.AsyncClient
         except httpx.HTTPError as e:
             it["submit_s"] = time.perf_counter() - ts
             rec.error(phase, "submit", type(e).__name__, str(e))
-            rec.ambiguous.append({"key": item["key"], "annotator": ann["name"],
-                                  "error": type(e).__name__})
+            rec.ambiguous.append(
+                {"key": item["key"], "annotator": ann["name"], "error": type(e).__name__}
+            )
             await asyncio.sleep(0.1)
             continue
         t_done = time.monotonic()
@@ -417,35 +460,58 @@ async def _annotator_loop(adapter: Adapter, ann: dict, client: httpx.AsyncClient
                 ack_id = adapter.ack_id(r.json())
             except Exception:  # noqa: BLE001
                 ack_id = None
-            rec.acks.append({"key": item["key"], "annotator": ann["name"], "label": label,
-                             "ack_id": ack_id, "t": t_done})
+            rec.acks.append(
+                {
+                    "key": item["key"],
+                    "annotator": ann["name"],
+                    "label": label,
+                    "ack_id": ack_id,
+                    "t": t_done,
+                }
+            )
             it["ok"] = True
             it["total_s"] = it["next_s"] + it["submit_s"]
             it["t_done"] = t_done
         else:
             rec.error(phase, "submit", f"HTTP {r.status_code}", r.text)
             if r.status_code >= 500:
-                rec.ambiguous.append({"key": item["key"], "annotator": ann["name"],
-                                      "error": f"HTTP {r.status_code}"})
+                rec.ambiguous.append(
+                    {"key": item["key"], "annotator": ann["name"], "error": f"HTTP {r.status_code}"}
+                )
 
 
 def _pct(xs: list[float]) -> dict:
     if not xs:
         return {"n": 0}
     a = np.asarray(xs, dtype=float)
-    return {"n": int(a.size), "p50_s": _r(np.percentile(a, 50)), "p90_s": _r(np.percentile(a, 90)),
-            "p99_s": _r(np.percentile(a, 99)), "mean_s": _r(a.mean()), "max_s": _r(a.max())}
+    return {
+        "n": int(a.size),
+        "p50_s": _r(np.percentile(a, 50)),
+        "p90_s": _r(np.percentile(a, 90)),
+        "p99_s": _r(np.percentile(a, 99)),
+        "mean_s": _r(a.mean()),
+        "max_s": _r(a.max()),
+    }
 
 
-async def run_load(adapter: Adapter, annotators: list[dict], clients: list[httpx.AsyncClient],
-                   warmup: float, duration: float, think: float, server: Server,
-                   sampler: LoadSampler) -> tuple[Recorder, dict]:
+async def run_load(
+    adapter: Adapter,
+    annotators: list[dict],
+    clients: list[httpx.AsyncClient],
+    warmup: float,
+    duration: float,
+    think: float,
+    server: Server,
+    sampler: LoadSampler,
+) -> tuple[Recorder, dict]:
     rec = Recorder()
     t_start = time.monotonic()
     t_measure = t_start + warmup
     t_end = t_measure + duration
-    log(f"{adapter.name}: load: {len(annotators)} annotators, {warmup:.0f} s warm-up + "
-        f"{duration:.0f} s measured")
+    log(
+        f"{adapter.name}: load: {len(annotators)} annotators, {warmup:.0f} s warm-up + "
+        f"{duration:.0f} s measured"
+    )
     cpu = {}
 
     async def mark_window() -> None:
@@ -463,13 +529,18 @@ async def run_load(adapter: Adapter, annotators: list[dict], clients: list[httpx
         while time.monotonic() < t_end:
             await asyncio.sleep(10)
             n = len(rec.acks)
-            log(f"{adapter.name}: {time.monotonic() - t_start:5.0f} s, {n} submits "
-                f"(+{(n - last) / 10:.1f}/s), {sum(rec.errors.values())} errors")
+            log(
+                f"{adapter.name}: {time.monotonic() - t_start:5.0f} s, {n} submits "
+                f"(+{(n - last) / 10:.1f}/s), {sum(rec.errors.values())} errors"
+            )
             last = n
 
-    tasks = [asyncio.create_task(_annotator_loop(adapter, a, c, rec, t_measure, t_end, think,
-                                                 SEED + 1000 + i))
-             for i, (a, c) in enumerate(zip(annotators, clients, strict=True))]
+    tasks = [
+        asyncio.create_task(
+            _annotator_loop(adapter, a, c, rec, t_measure, t_end, think, SEED + 1000 + i)
+        )
+        for i, (a, c) in enumerate(zip(annotators, clients, strict=True))
+    ]
     side = [asyncio.create_task(mark_window()), asyncio.create_task(progress())]
     await asyncio.gather(*tasks)
     t_drained = time.monotonic()
@@ -497,7 +568,10 @@ async def run_load(adapter: Adapter, annotators: list[dict], clients: list[httpx
         # what the rest of the machine (other processes) used meanwhile, in cores
         loads["other_processes_cores_used"] = _r(
             loads["cpu_busy_mean_pct"] / 100 * (os.cpu_count() or 1)
-            - loads["server_cores_used"] - loads["client_cores_used"], 2)
+            - loads["server_cores_used"]
+            - loads["client_cores_used"],
+            2,
+        )
     loads["uptime_window_start"] = cpu.get("uptime_start")
     loads["uptime_window_end"] = cpu.get("uptime_end")
     if "server_cpu_s" in loads and ok:
@@ -506,16 +580,26 @@ async def run_load(adapter: Adapter, annotators: list[dict], clients: list[httpx
     timeline = []
     for b0 in np.arange(0.0, duration, 5.0):
         sel = [it["total_s"] for it in ok if b0 <= it["t0"] - t_measure < b0 + 5.0]
-        timeline.append({"t_s": float(b0), "ok": len(sel),
-                         "p50_s": _r(np.percentile(sel, 50), 3) if sel else None,
-                         "p99_s": _r(np.percentile(sel, 99), 3) if sel else None,
-                         "max_s": _r(max(sel), 3) if sel else None})
+        timeline.append(
+            {
+                "t_s": float(b0),
+                "ok": len(sel),
+                "p50_s": _r(np.percentile(sel, 50), 3) if sel else None,
+                "p99_s": _r(np.percentile(sel, 99), 3) if sel else None,
+                "max_s": _r(max(sel), 3) if sel else None,
+            }
+        )
     errs_meas = {k.split(":", 1)[1]: v for k, v in rec.errors.items() if k.startswith("measure:")}
     errs_warm = {k.split(":", 1)[1]: v for k, v in rec.errors.items() if k.startswith("warmup:")}
     result = {
         "iteration": _pct([it["total_s"] for it in ok]),
-        "get_next": _pct([it["next_s"] for it in meas if it["next_s"] is not None
-                          and (it["ok"] or it.get("submit_s") is not None)]),
+        "get_next": _pct(
+            [
+                it["next_s"]
+                for it in meas
+                if it["next_s"] is not None and (it["ok"] or it.get("submit_s") is not None)
+            ]
+        ),
         "submit": _pct([it["submit_s"] for it in ok]),
         "submits_per_s": _r(acks_in_window / eff, 2),
         "submits_in_window": acks_in_window,
@@ -527,15 +611,18 @@ async def run_load(adapter: Adapter, annotators: list[dict], clients: list[httpx
         "errors_measured": dict(sorted(errs_meas.items())),
         "errors_warmup": dict(sorted(errs_warm.items())),
         "error_bodies": {k: v for k, v in rec.error_bodies.items()},
-        "warmup_iterations_ok": sum(1 for it in rec.iterations if it["phase"] == "warmup"
-                                    and it["ok"]),
+        "warmup_iterations_ok": sum(
+            1 for it in rec.iterations if it["phase"] == "warmup" and it["ok"]
+        ),
         "queue_exhausted": bool(rec.exhausted),
         "load": loads,
         "timeline_5s": timeline,
     }
     it_ = result["iteration"]
-    log(f"{adapter.name}: done: iteration p50 {it_.get('p50_s')} s, p99 {it_.get('p99_s')} s, "
-        f"{result['submits_per_s']} submits/s, {len(meas) - len(ok)} failed iterations")
+    log(
+        f"{adapter.name}: done: iteration p50 {it_.get('p50_s')} s, p99 {it_.get('p99_s')} s, "
+        f"{result['submits_per_s']} submits/s, {len(meas) - len(ok)} failed iterations"
+    )
     return rec, result
 
 
@@ -556,8 +643,12 @@ def check_counts(rec: Recorder, server_rows: list[dict]) -> dict:
     stored_label = {}
     for r in server_rows:
         stored_label.setdefault((r["key"], r["annotator"]), r["label"])
-    mismatch = [a for a in rec.acks if (a["key"], a["annotator"]) in stored_label
-                and stored_label[(a["key"], a["annotator"])] != a["label"]]
+    mismatch = [
+        a
+        for a in rec.acks
+        if (a["key"], a["annotator"]) in stored_label
+        and stored_label[(a["key"], a["annotator"])] != a["label"]
+    ]
     ambiguous_keys = Counter((a["key"], a["annotator"]) for a in rec.ambiguous)
     unacked_explained = sum(min(n, ambiguous_keys.get(k, 0)) for k, n in unacked.items())
     served_twice = sum(1 for v in rec.served.values() if len(v) > 1)
@@ -576,9 +667,13 @@ def check_counts(rec: Recorder, server_rows: list[dict]) -> dict:
         "label_mismatch": len(mismatch),
         "samples_served_twice": served_twice,
     }
-    out["ok"] = (out["lost"] == 0 and out["samples_labeled_twice"] == 0
-                 and out["duplicate_ack_ids"] == 0 and out["label_mismatch"] == 0
-                 and out["unacknowledged_in_server"] == unacked_explained)
+    out["ok"] = (
+        out["lost"] == 0
+        and out["samples_labeled_twice"] == 0
+        and out["duplicate_ack_ids"] == 0
+        and out["label_mismatch"] == 0
+        and out["unacknowledged_in_server"] == unacked_explained
+    )
     return out
 
 
@@ -602,18 +697,27 @@ class Labelwise(Adapter):
         self.info: dict = {"setup_s": {}}
         self.server: Server | None = None
 
-    def cli(self, *argv: str, step: str | None = None, check: bool = True,
-            timeout: float = 3600) -> subprocess.CompletedProcess:
+    def cli(
+        self, *argv: str, step: str | None = None, check: bool = True, timeout: float = 3600
+    ) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "labelwise", *argv]
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.work,
-                           env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"})
+        p = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.work,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+        )
         dt = time.perf_counter() - t0
         if step:
             self.info["setup_s"][step] = round(self.info["setup_s"].get(step, 0.0) + dt, 2)
         if check and p.returncode != 0:
-            raise RuntimeError(f"`labelwise {' '.join(argv)}` exited {p.returncode}: "
-                               f"{(p.stderr or p.stdout)[-2000:]}")
+            raise RuntimeError(
+                f"`labelwise {' '.join(argv)}` exited {p.returncode}: "
+                f"{(p.stderr or p.stdout)[-2000:]}"
+            )
         return p
 
     def setup(self) -> None:
@@ -626,16 +730,42 @@ class Labelwise(Adapter):
             w.writerows(self.texts)
         log(f"labelwise: init + import {n} texts")
         self.cli("init", str(self.proj), "--classes", ",".join(CLASSES), step="init")
-        self.cli("import", str(self.proj), str(pool), "--id-column", "id", "--text-column", "text",
-                 step="import")
+        self.cli(
+            "import",
+            str(self.proj),
+            str(pool),
+            "--id-column",
+            "id",
+            "--text-column",
+            "text",
+            step="import",
+        )
         log("labelwise: users")
-        self.cli("users", "add", str(self.proj), "admin", "--role", "admin", "--password", PASSWORD,
-                 step="users_add")
+        self.cli(
+            "users",
+            "add",
+            str(self.proj),
+            "admin",
+            "--role",
+            "admin",
+            "--password",
+            PASSWORD,
+            step="users_add",
+        )
         self.annotators = []
         for i in range(a.annotators):
             name = f"ann{i + 1:02d}"
-            self.cli("users", "add", str(self.proj), name, "--role", "annotator", "--password",
-                     PASSWORD, step="users_add")
+            self.cli(
+                "users",
+                "add",
+                str(self.proj),
+                name,
+                "--role",
+                "annotator",
+                "--password",
+                PASSWORD,
+                step="users_add",
+            )
             self.annotators.append({"name": name})
         log("labelwise: embed")
         embed_help = self.cli("embed", "--help", check=False).stdout
@@ -643,37 +773,62 @@ class Labelwise(Adapter):
         self.info["embed_args"] = embed_args
         self.cli("embed", str(self.proj), *embed_args, step="embed")
         log(f"labelwise: select --batch {n} --strategy random")
-        p = self.cli("select", str(self.proj), "--batch", str(n), "--strategy", "random",
-                     "--seed", str(SEED), step="select")
+        p = self.cli(
+            "select",
+            str(self.proj),
+            "--batch",
+            str(n),
+            "--strategy",
+            "random",
+            "--seed",
+            str(SEED),
+            step="select",
+        )
         self.info["select_output_tail"] = p.stdout[-300:]
         log(f"labelwise: set-up times {self.info['setup_s']}")
 
     def start(self) -> str:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "labelwise", "serve", str(self.proj),
-               "--host", "127.0.0.1", "--port", str(port)]
-        self.server = Server("labelwise", cmd,
-                             env={**os.environ, "NO_COLOR": "1"}, cwd=self.work,
-                             logfile=self.work / "server.log")
+        cmd = [
+            sys.executable,
+            "-m",
+            "labelwise",
+            "serve",
+            str(self.proj),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        self.server = Server(
+            "labelwise",
+            cmd,
+            env={**os.environ, "NO_COLOR": "1"},
+            cwd=self.work,
+            logfile=self.work / "server.log",
+        )
         self.info["server_cmd"] = " ".join(self.server.cmd[1:])
-        self.info["startup_s"] = round(self.server.wait_ready(base + "/api/next",
-                                                              self.args.ready_timeout), 2)
+        self.info["startup_s"] = round(
+            self.server.wait_ready(base + "/api/next", self.args.ready_timeout), 2
+        )
         self.base = base
         return base
 
     async def login(self, client: httpx.AsyncClient, ann: dict) -> None:
         r = await client.post("/api/login", json={"username": ann["name"], "password": PASSWORD})
         if r.status_code != 200:
-            raise RuntimeError(f"labelwise login {ann['name']}: HTTP {r.status_code} "
-                               f"{r.text[:300]}")
+            raise RuntimeError(
+                f"labelwise login {ann['name']}: HTTP {r.status_code} {r.text[:300]}"
+            )
         body = r.json()
         ann["csrf"] = body.get("csrf")
         ann["role"] = body.get("role")
         if "lw_session" not in client.cookies:
             self.info.setdefault("notes", []).append(
                 f"login response set no lw_session cookie usable on http://127.0.0.1 "
-                f"(Set-Cookie: {r.headers.get('set-cookie', '')[:200]})")
+                f"(Set-Cookie: {r.headers.get('set-cookie', '')[:200]})"
+            )
 
     async def next(self, client, ann):
         r = await client.get("/api/next")
@@ -686,10 +841,17 @@ class Labelwise(Adapter):
         return "ok", {"key": s.get("uid"), "assignment_id": body["assignment"]["id"]}
 
     async def submit(self, client, ann, item, label, duration):
-        return await client.post("/api/submit",
-                                 json={"assignment_id": item["assignment_id"], "label": label,
-                                       "unsure": False, "comment": "", "duration": duration},
-                                 headers={"X-CSRF-Token": ann.get("csrf") or ""})
+        return await client.post(
+            "/api/submit",
+            json={
+                "assignment_id": item["assignment_id"],
+                "label": label,
+                "unsure": False,
+                "comment": "",
+                "duration": duration,
+            },
+            headers={"X-CSRF-Token": ann.get("csrf") or ""},
+        )
 
     @staticmethod
     def ack_id(body: dict):
@@ -697,25 +859,34 @@ class Labelwise(Adapter):
 
     def server_rows(self) -> list[dict]:
         out = self.work / "labels.csv"
-        tries = [("labels", "export", str(self.proj), "--out", str(out)),  # the documented form
-                 ("labels", str(self.proj), "export", str(out))]  # the older positional form
+        tries = [
+            ("labels", "export", str(self.proj), "--out", str(out)),  # the documented form
+            ("labels", str(self.proj), "export", str(out)),
+        ]  # the older positional form
         errs = []
         for argv in tries:
             p = self.cli(*argv, step="labels_export", check=False)
             if p.returncode == 0 and out.exists():
                 self.info["export_cmd"] = "labelwise " + " ".join(argv)
                 break
-            errs.append(f"`labelwise {' '.join(argv)}` -> {p.returncode}: "
-                        f"{(p.stderr or p.stdout)[-500:]}")
+            errs.append(
+                f"`labelwise {' '.join(argv)}` -> {p.returncode}: {(p.stderr or p.stdout)[-500:]}"
+            )
         else:
             raise RuntimeError("labels export failed: " + " | ".join(errs))
         with open(out, newline="") as fh:
-            return [{"key": r["id"], "annotator": r.get("annotator"), "label": r["label"],
-                     "id": None} for r in csv.DictReader(fh)]
+            return [
+                {"key": r["id"], "annotator": r.get("annotator"), "label": r["label"], "id": None}
+                for r in csv.DictReader(fh)
+            ]
 
     def version(self) -> dict:
-        return {"labelwise": version("labelwise"), "uvicorn": version("uvicorn"),
-                "fastapi": version("fastapi"), "starlette": version("starlette")}
+        return {
+            "labelwise": version("labelwise"),
+            "uvicorn": version("uvicorn"),
+            "fastapi": version("fastapi"),
+            "starlette": version("starlette"),
+        }
 
 
 # ======================================================================================
@@ -730,9 +901,11 @@ def _form_token(html: str) -> str | None:
 
 def ls_label_config() -> str:
     choices = "".join(f'<Choice value="{c}"/>' for c in CLASSES)
-    return ('<View><Text name="text" value="$text"/>'
-            f'<Choices name="label" toName="text" choice="single" showInline="true">{choices}'
-            '</Choices></View>')
+    return (
+        '<View><Text name="text" value="$text"/>'
+        f'<Choices name="label" toName="text" choice="single" showInline="true">{choices}'
+        "</Choices></View>"
+    )
 
 
 def ls_executable(path: str) -> list[str]:
@@ -760,21 +933,44 @@ class LabelStudio(Adapter):
     def start(self) -> str:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("VIRTUAL_ENV", "PYTHON", "DJANGO", "LABEL_STUDIO", "DATABASE"))}
-        env.update({"LABEL_STUDIO_BASE_DATA_DIR": str(self.data), "LATEST_VERSION_CHECK": "false",
-                    "COLLECT_ANALYTICS": "false", "HOME": str(self.work)})
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("VIRTUAL_ENV", "PYTHON", "DJANGO", "LABEL_STUDIO", "DATABASE"))
+        }
+        env.update(
+            {
+                "LABEL_STUDIO_BASE_DATA_DIR": str(self.data),
+                "LATEST_VERSION_CHECK": "false",
+                "COLLECT_ANALYTICS": "false",
+                "HOME": str(self.work),
+            }
+        )
         if self.args.ls_log_level:
             env["LOG_LEVEL"] = self.args.ls_log_level
-        cmd = [*ls_executable(self.args.ls_python), "start", "--no-browser",
-               "--internal-host", "127.0.0.1", "--port", str(port), "--data-dir", str(self.data),
-               "--username", self.admin_email, "--password", PASSWORD]
-        self.server = Server("label_studio", cmd, env=env, cwd=self.work,
-                             logfile=self.work / "server.log")
+        cmd = [
+            *ls_executable(self.args.ls_python),
+            "start",
+            "--no-browser",
+            "--internal-host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(self.data),
+            "--username",
+            self.admin_email,
+            "--password",
+            PASSWORD,
+        ]
+        self.server = Server(
+            "label_studio", cmd, env=env, cwd=self.work, logfile=self.work / "server.log"
+        )
         self.info["server_cmd"] = " ".join(cmd).replace(PASSWORD, "***")
         self.info["env"] = {k: env[k] for k in ("LATEST_VERSION_CHECK", "COLLECT_ANALYTICS")}
-        self.info["startup_s"] = round(self.server.wait_ready(base + "/user/login/",
-                                                              self.args.ready_timeout), 2)
+        self.info["startup_s"] = round(
+            self.server.wait_ready(base + "/user/login/", self.args.ready_timeout), 2
+        )
         self.base = base
         return base
 
@@ -783,9 +979,11 @@ class LabelStudio(Adapter):
         c = httpx.Client(base_url=self.base, timeout=self.args.request_timeout)
         r = c.get("/user/login/")
         tok = _form_token(r.text) or c.cookies.get("csrftoken")
-        r = c.post("/user/login/", data={"csrfmiddlewaretoken": tok, "email": email,
-                                         "password": PASSWORD},
-                   headers={"Referer": self.base + "/user/login/"})
+        r = c.post(
+            "/user/login/",
+            data={"csrfmiddlewaretoken": tok, "email": email, "password": PASSWORD},
+            headers={"Referer": self.base + "/user/login/"},
+        )
         if r.status_code != 302 or "sessionid" not in c.cookies:
             raise RuntimeError(f"Label Studio login {email}: HTTP {r.status_code} {r.text[:300]}")
         c.headers["X-CSRFToken"] = c.cookies.get("csrftoken")
@@ -797,28 +995,40 @@ class LabelStudio(Adapter):
         try:
             r = admin.get("/api/version")
             v = r.json() if r.status_code == 200 else {}
-            self.info["version_api"] = {"release": v.get("release"),
-                                        "django": (v.get("dm2") or {}).get("version")}
+            self.info["version_api"] = {
+                "release": v.get("release"),
+                "django": (v.get("dm2") or {}).get("version"),
+            }
             self.ls_version = v.get("release")
-            r = admin.post("/api/projects", json={"title": "bench_web",
-                                                  "label_config": ls_label_config(),
-                                                  "maximum_annotations": 1})
+            r = admin.post(
+                "/api/projects",
+                json={
+                    "title": "bench_web",
+                    "label_config": ls_label_config(),
+                    "maximum_annotations": 1,
+                },
+            )
             if r.status_code != 201:
                 raise RuntimeError(f"create project: HTTP {r.status_code} {r.text[:500]}")
             self.project = r.json()["id"]
-            self.info["project"] = {"id": self.project, "sampling": r.json().get("sampling"),
-                                    "maximum_annotations": r.json().get("maximum_annotations")}
+            self.info["project"] = {
+                "id": self.project,
+                "sampling": r.json().get("sampling"),
+                "maximum_annotations": r.json().get("maximum_annotations"),
+            }
             n = len(self.texts)
             log(f"label_studio: importing {n} tasks in chunks of {a.ls_chunk}")
             t0 = time.perf_counter()
             for i in range(0, n, a.ls_chunk):
-                chunk = [{"text": t, "uid": uid} for uid, t in self.texts[i:i + a.ls_chunk]]
+                chunk = [{"text": t, "uid": uid} for uid, t in self.texts[i : i + a.ls_chunk]]
                 r = admin.post(f"/api/projects/{self.project}/import", json=chunk)
                 if r.status_code != 201:
                     raise RuntimeError(f"import chunk {i}: HTTP {r.status_code} {r.text[:500]}")
                 if (i // a.ls_chunk) % 2 == 1 or i + a.ls_chunk >= n:
-                    log(f"label_studio: imported {min(i + a.ls_chunk, n)}/{n} "
-                        f"({time.perf_counter() - t0:.0f} s)")
+                    log(
+                        f"label_studio: imported {min(i + a.ls_chunk, n)}/{n} "
+                        f"({time.perf_counter() - t0:.0f} s)"
+                    )
             self.info["setup_s"]["import"] = round(time.perf_counter() - t0, 2)
             r = admin.get(f"/api/projects/{self.project}")
             self.info["project"]["task_number"] = r.json().get("task_number")
@@ -832,9 +1042,15 @@ class LabelStudio(Adapter):
             email = f"ann{i + 1:02d}@bench.local"
             with httpx.Client(base_url=self.base, timeout=a.request_timeout) as c:
                 r = c.get("/user/signup/")
-                r = c.post("/user/signup/", data={"csrfmiddlewaretoken": _form_token(r.text),
-                                                  "email": email, "password": PASSWORD},
-                           headers={"Referer": self.base + "/user/signup/"})
+                r = c.post(
+                    "/user/signup/",
+                    data={
+                        "csrfmiddlewaretoken": _form_token(r.text),
+                        "email": email,
+                        "password": PASSWORD,
+                    },
+                    headers={"Referer": self.base + "/user/signup/"},
+                )
                 if r.status_code != 302:
                     raise RuntimeError(f"sign-up {email}: HTTP {r.status_code} {r.text[:500]}")
             self.annotators.append({"name": email})
@@ -842,17 +1058,21 @@ class LabelStudio(Adapter):
         self.info["annotator_accounts"] = (
             f"{a.annotators} distinct accounts via the sign-up form /user/signup/ (the community "
             "edition has no annotator role: each account joins the single organization as a member "
-            "with the same project access); each logs in through /user/login/ with its own session")
+            "with the same project access); each logs in through /user/login/ with its own session"
+        )
 
     async def login(self, client: httpx.AsyncClient, ann: dict) -> None:
         r = await client.get("/user/login/")
         tok = _form_token(r.text) or client.cookies.get("csrftoken")
-        r = await client.post("/user/login/", data={"csrfmiddlewaretoken": tok,
-                                                    "email": ann["name"], "password": PASSWORD},
-                              headers={"Referer": self.base + "/user/login/"})
+        r = await client.post(
+            "/user/login/",
+            data={"csrfmiddlewaretoken": tok, "email": ann["name"], "password": PASSWORD},
+            headers={"Referer": self.base + "/user/login/"},
+        )
         if r.status_code != 302 or "sessionid" not in client.cookies:
-            raise RuntimeError(f"Label Studio login {ann['name']}: HTTP {r.status_code} "
-                               f"{r.text[:300]}")
+            raise RuntimeError(
+                f"Label Studio login {ann['name']}: HTTP {r.status_code} {r.text[:300]}"
+            )
         ann["csrf"] = client.cookies.get("csrftoken")
         r = await client.get("/api/current-user/whoami")
         ann["user_id"] = r.json()["id"]
@@ -867,14 +1087,30 @@ class LabelStudio(Adapter):
         return "ok", {"key": str(body["id"]), "task_id": body["id"]}
 
     async def submit(self, client, ann, item, label, duration):
-        payload = {"result": [{"from_name": "label", "to_name": "text", "type": "choices",
-                               "origin": "manual", "value": {"choices": [label]}}],
-                   "lead_time": duration, "project": str(self.project), "draft_id": 0,
-                   "parent_prediction": None, "parent_annotation": None}
-        return await client.post(f"/api/tasks/{item['task_id']}/annotations?project={self.project}",
-                                 json=payload,
-                                 headers={"X-CSRFToken": ann["csrf"],
-                                          "Referer": self.base + f"/projects/{self.project}/data"})
+        payload = {
+            "result": [
+                {
+                    "from_name": "label",
+                    "to_name": "text",
+                    "type": "choices",
+                    "origin": "manual",
+                    "value": {"choices": [label]},
+                }
+            ],
+            "lead_time": duration,
+            "project": str(self.project),
+            "draft_id": 0,
+            "parent_prediction": None,
+            "parent_annotation": None,
+        }
+        return await client.post(
+            f"/api/tasks/{item['task_id']}/annotations?project={self.project}",
+            json=payload,
+            headers={
+                "X-CSRFToken": ann["csrf"],
+                "Referer": self.base + f"/projects/{self.project}/data",
+            },
+        )
 
     @staticmethod
     def ack_id(body: dict):
@@ -885,9 +1121,11 @@ class LabelStudio(Adapter):
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
             users = dict(con.execute("SELECT id, email FROM htx_user").fetchall())
-            rows = con.execute("SELECT id, task_id, completed_by_id, result, was_cancelled "
-                               "FROM task_completion WHERE project_id = ?",
-                               (self.project,)).fetchall()
+            rows = con.execute(
+                "SELECT id, task_id, completed_by_id, result, was_cancelled "
+                "FROM task_completion WHERE project_id = ?",
+                (self.project,),
+            ).fetchall()
         finally:
             con.close()
         out = []
@@ -896,21 +1134,38 @@ class LabelStudio(Adapter):
                 label = json.loads(result)[0]["value"]["choices"][0]
             except Exception:  # noqa: BLE001
                 label = None
-            out.append({"key": str(task_id), "annotator": users.get(uid), "label": label,
-                        "id": aid, "cancelled": bool(cancelled)})
+            out.append(
+                {
+                    "key": str(task_id),
+                    "annotator": users.get(uid),
+                    "label": label,
+                    "id": aid,
+                    "cancelled": bool(cancelled),
+                }
+            )
         return out
 
     def version(self) -> dict:
-        p = subprocess.run([self._python(), "-c",
-                            "import label_studio, django, sys; "
-                            "print(label_studio.__version__, django.get_version(), "
-                            "sys.version.split()[0])"],
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [
+                self._python(),
+                "-c",
+                "import label_studio, django, sys; "
+                "print(label_studio.__version__, django.get_version(), "
+                "sys.version.split()[0])",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         v = p.stdout.split()
-        return {"label_studio": v[0] if v else None, "django": v[1] if len(v) > 1 else None,
-                "python": v[2] if len(v) > 2 else None,
-                "server": "Django runserver (threaded), as `label-studio start` runs it",
-                "database": "SQLite (default)"}
+        return {
+            "label_studio": v[0] if v else None,
+            "django": v[1] if len(v) > 1 else None,
+            "python": v[2] if len(v) > 2 else None,
+            "server": "Django runserver (threaded), as `label-studio start` runs it",
+            "database": "SQLite (default)",
+        }
 
     def _python(self) -> str:
         p = Path(self.args.ls_python)
@@ -931,8 +1186,9 @@ async def _login_all(adapter, base: str) -> list[httpx.AsyncClient]:
     return clients
 
 
-def wait_quiet(sampler: LoadSampler, max_wait: float, busy_max: float = 0.25,
-               window: int = 10) -> dict:
+def wait_quiet(
+    sampler: LoadSampler, max_wait: float, busy_max: float = 0.25, window: int = 10
+) -> dict:
     """Wait (up to ``max_wait`` s) until the machine's CPU was < ``busy_max`` busy for
     ``window`` consecutive 1-s samples (the servers are idle then, so what runs is others')."""
     t0 = time.monotonic()
@@ -952,9 +1208,13 @@ def wait_quiet(sampler: LoadSampler, max_wait: float, busy_max: float = 0.25,
             logged = waited
         time.sleep(1.0)
     recent = sampler.samples[n0:][-window:]
-    return {"waited_s": round(time.monotonic() - t0, 1), "quiet": quiet,
-            "busy_pct_last_10s": _r(100 * float(np.mean([b for _, b, _ in recent])), 1)
-            if recent else None}
+    return {
+        "waited_s": round(time.monotonic() - t0, 1),
+        "quiet": quiet,
+        "busy_pct_last_10s": _r(100 * float(np.mean([b for _, b, _ in recent])), 1)
+        if recent
+        else None,
+    }
 
 
 async def _drive(adapter, base: str, sampler: LoadSampler) -> tuple[Recorder, dict]:
@@ -963,8 +1223,16 @@ async def _drive(adapter, base: str, sampler: LoadSampler) -> tuple[Recorder, di
     clients = await _login_all(adapter, base)
     adapter.info["setup_s"]["login_annotators"] = round(time.perf_counter() - t0, 2)
     try:
-        return await run_load(adapter, adapter.annotators, clients, a.warmup, a.duration,
-                              a.think, adapter.server, sampler)
+        return await run_load(
+            adapter,
+            adapter.annotators,
+            clients,
+            a.warmup,
+            a.duration,
+            a.think,
+            adapter.server,
+            sampler,
+        )
     finally:
         for c in clients:
             await c.aclose()
@@ -994,9 +1262,11 @@ def run_system(adapter, sampler: LoadSampler) -> dict:
         rows = adapter.server_rows()
         res["count_check"] = check_counts(rec, rows)
         c = res["count_check"]
-        log(f"{adapter.name}: {c['acked_submits']} acked submits, {c['labels_in_server']} labels "
+        log(
+            f"{adapter.name}: {c['acked_submits']} acked submits, {c['labels_in_server']} labels "
             f"in server, lost {c['lost']}, twice {c['samples_labeled_twice']}, "
-            f"unacked {c['unacknowledged_in_server']}")
+            f"unacked {c['unacknowledged_in_server']}"
+        )
     except Exception as e:  # noqa: BLE001
         res["error"] = f"{type(e).__name__}: {e}"
         res["traceback"] = traceback.format_exc()[-3000:]
@@ -1035,8 +1305,9 @@ def ratios(lw: dict, ls: dict) -> dict:
         "p99_ratio_min": GOALS["p99_ratio_min"],
         "throughput_ratio_min": GOALS["throughput_ratio_min"],
         "p99_met": (out.get("p99_ratio_ls_over_labelwise") or 0) >= GOALS["p99_ratio_min"],
-        "throughput_met": ((out.get("throughput_ratio_labelwise_over_ls") or 0)
-                           >= GOALS["throughput_ratio_min"]),
+        "throughput_met": (
+            (out.get("throughput_ratio_labelwise_over_ls") or 0) >= GOALS["throughput_ratio_min"]
+        ),
         "labelwise_no_lost_or_duplicated": lw_ok,
     }
     out["goal"]["met"] = bool(out["goal"]["p99_met"] and out["goal"]["throughput_met"] and lw_ok)
@@ -1045,8 +1316,11 @@ def ratios(lw: dict, ls: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="5,000 samples, 3 s warm-up, 10 s per system (smoke test)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="5,000 samples, 3 s warm-up, 10 s per system (smoke test)",
+    )
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--workdir", help="parent folder of the temporary data (default: $TMPDIR)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -1054,22 +1328,35 @@ def main() -> None:
     ap.add_argument("--annotators", type=int, default=20)
     ap.add_argument("--duration", type=float, default=None, help="measured seconds per system (60)")
     ap.add_argument("--warmup", type=float, default=None, help="unmeasured seconds first (10)")
-    ap.add_argument("--think", type=float, default=0.0,
-                    help="seconds each annotator waits between get-next and submit (0)")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds each annotator waits between get-next and submit (0)",
+    )
     ap.add_argument("--request-timeout", type=float, default=120.0, help="per request, seconds")
     ap.add_argument("--ready-timeout", type=float, default=300.0, help="server start, seconds")
-    ap.add_argument("--ls-python", default="/opt/lsvenv/bin/python",
-                    help="python of Label Studio's virtualenv, or its label-studio executable")
+    ap.add_argument(
+        "--ls-python",
+        default="/opt/lsvenv/bin/python",
+        help="python of Label Studio's virtualenv, or its label-studio executable",
+    )
     ap.add_argument("--ls-chunk", type=int, default=10_000, help="tasks per import request")
-    ap.add_argument("--ls-log-level", default=None,
-                    help="LOG_LEVEL for Label Studio (default: its own default)")
-    ap.add_argument("--wait-quiet", type=float, default=0.0,
-                    help="before each load phase, wait up to this many seconds for 10 s of CPU "
-                         "under 25%% busy (other processes on the machine); 0: do not wait")
+    ap.add_argument(
+        "--ls-log-level", default=None, help="LOG_LEVEL for Label Studio (default: its own default)"
+    )
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="before each load phase, wait up to this many seconds for 10 s of CPU "
+        "under 25%% busy (other processes on the machine); 0: do not wait",
+    )
     ap.add_argument("--skip-label-studio", action="store_true")
     ap.add_argument("--skip-labelwise", action="store_true")
-    ap.add_argument("--order", default="labelwise,label_studio",
-                    help="which system runs first (comma list)")
+    ap.add_argument(
+        "--order", default="labelwise,label_studio", help="which system runs first (comma list)"
+    )
     args = ap.parse_args()
     if args.samples is None:
         args.samples = 5_000 if args.quick else 100_000
@@ -1079,8 +1366,10 @@ def main() -> None:
         args.warmup = 3.0 if args.quick else 10.0
 
     if not args.skip_label_studio and not Path(ls_executable(args.ls_python)[0]).exists():
-        log(f"Label Studio not found at {args.ls_python}: skipping it "
-            "(python -m venv /opt/lsvenv && /opt/lsvenv/bin/pip install label-studio)")
+        log(
+            f"Label Studio not found at {args.ls_python}: skipping it "
+            "(python -m venv /opt/lsvenv && /opt/lsvenv/bin/pip install label-studio)"
+        )
         args.skip_label_studio = True
         ls_missing = True
     else:
@@ -1088,16 +1377,29 @@ def main() -> None:
 
     result: dict = {
         "benchmark": "web",
-        "config": {"samples": args.samples, "annotators": args.annotators,
-                   "warmup_s": args.warmup, "duration_s": args.duration, "think_s": args.think,
-                   "request_timeout_s": args.request_timeout, "classes": CLASSES,
-                   "wait_quiet_s": args.wait_quiet,
-                   "quick": args.quick, "order": args.order, "client": "asyncio + httpx.AsyncClient"
-                   " per annotator (own cookie jar, keep-alive), in the benchmark process",
-                   "host": "127.0.0.1"},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "httpx": version("httpx"),
-                    "numpy": version("numpy"), "uptime_at_start": uptime()},
+        "config": {
+            "samples": args.samples,
+            "annotators": args.annotators,
+            "warmup_s": args.warmup,
+            "duration_s": args.duration,
+            "think_s": args.think,
+            "request_timeout_s": args.request_timeout,
+            "classes": CLASSES,
+            "wait_quiet_s": args.wait_quiet,
+            "quick": args.quick,
+            "order": args.order,
+            "client": "asyncio + httpx.AsyncClient"
+            " per annotator (own cookie jar, keep-alive), in the benchmark process",
+            "host": "127.0.0.1",
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "httpx": version("httpx"),
+            "numpy": version("numpy"),
+            "uptime_at_start": uptime(),
+        },
         "issue_reference_label_studio": ISSUE_REFERENCE_LS,
         "systems": {},
     }
@@ -1116,11 +1418,15 @@ def main() -> None:
             elif name in ("label_studio", "label-studio", "ls"):
                 if args.skip_label_studio:
                     result["systems"]["label_studio"] = {
-                        "skipped": True, "reason": ("not installed at " + args.ls_python)
-                        if ls_missing else "--skip-label-studio"}
+                        "skipped": True,
+                        "reason": ("not installed at " + args.ls_python)
+                        if ls_missing
+                        else "--skip-label-studio",
+                    }
                     continue
-                result["systems"]["label_studio"] = run_system(LabelStudio(args, work, texts),
-                                                               sampler)
+                result["systems"]["label_studio"] = run_system(
+                    LabelStudio(args, work, texts), sampler
+                )
             else:
                 raise SystemExit(f"unknown system in --order: {name}")
     finally:

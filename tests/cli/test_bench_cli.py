@@ -144,10 +144,30 @@ def test_bench_with_a_cost_column(tmp_path):
     df = d.frame.copy()
     df["seconds"] = np.random.default_rng(0).uniform(2, 30, len(df)).round(1)
     df.to_csv(tmp_path / "c.csv", index=False)
-    r = cli("bench", "--data", str(tmp_path / "c.csv"), "--target", "target", "--cost-column",
-            "seconds", "--strategies", "margin,random", "--model", "logreg", "--initial", "10",
-            "--batch", "10", "--budget", "30", "--seeds", "1", "--json", "--out",
-            str(tmp_path / "o"))
+    r = cli(
+        "bench",
+        "--data",
+        str(tmp_path / "c.csv"),
+        "--target",
+        "target",
+        "--cost-column",
+        "seconds",
+        "--strategies",
+        "margin,random",
+        "--model",
+        "logreg",
+        "--initial",
+        "10",
+        "--batch",
+        "10",
+        "--budget",
+        "30",
+        "--seeds",
+        "1",
+        "--json",
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["n_features"] == 30  # the cost column is not a feature
@@ -155,10 +175,30 @@ def test_bench_with_a_cost_column(tmp_path):
     assert spent[0] == 0 and all(b > a for a, b in zip(spent, spent[1:], strict=False))
     df.loc[5, "seconds"] = -1
     df.to_csv(tmp_path / "bad.csv", index=False)
-    r = cli("bench", "--data", str(tmp_path / "bad.csv"), "--target", "target", "--cost-column",
-            "seconds", "--out", str(tmp_path / "o2"))
+    r = cli(
+        "bench",
+        "--data",
+        str(tmp_path / "bad.csv"),
+        "--target",
+        "target",
+        "--cost-column",
+        "seconds",
+        "--out",
+        str(tmp_path / "o2"),
+    )
     assert r.returncode == 2 and "line 7: cost '-1.0' in column 'seconds' must be" in r.stderr
-    r = cli("bench", "--data", str(tmp_path / "c.csv"), "--target", "target", "--cost-column",
-            "seconds", "--strategies", "k_center_greedy", "--out", str(tmp_path / "o3"))
+    r = cli(
+        "bench",
+        "--data",
+        str(tmp_path / "c.csv"),
+        "--target",
+        "target",
+        "--cost-column",
+        "seconds",
+        "--strategies",
+        "k_center_greedy",
+        "--out",
+        str(tmp_path / "o3"),
+    )
     assert r.returncode == 2 and "do not use a per-sample cost" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -192,8 +192,9 @@ def test_reason_says_how_far_a_pick_is_from_the_labeled_set(wine):
 
     X, y = wine
     init = [0, 1, 60, 61, 140, 141]
-    loop = ActiveLoop(X, oracle=SimulatedOracle(y), initial=init, classes=[0, 1, 2],
-                      batch_size=3, random_state=0)
+    loop = ActiveLoop(
+        X, oracle=SimulatedOracle(y), initial=init, classes=[0, 1, 2], batch_size=3, random_state=0
+    )
     loop.start()
     picks = loop.select().picks()
     spacing = NearestNeighbors(n_neighbors=2).fit(X[init]).kneighbors(X[init])[0][:, 1]
