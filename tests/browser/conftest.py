@@ -79,9 +79,17 @@ def server(project):
 
 @pytest.fixture(scope="session")
 def browser():
-    pytest.importorskip("playwright", reason="pip install playwright (the 'dev' extra)")
+    # fail, never skip: a browser test that cannot run must not pass quietly
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        pytest.fail("pip install playwright (the 'dev' extra), or -m 'not browser'", pytrace=False)
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: apt-get install chromium, or deselect with "
+            "-m 'not browser'",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
