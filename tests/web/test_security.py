@@ -160,7 +160,12 @@ def raw_get(app, path: str, token: str) -> tuple[int, bytes]:
     async def send(message):
         sent.append(message)
 
-    anyio.run(app, scope, receive, send)
+    # in a thread of its own: a session-scoped Playwright browser (tests/browser) keeps an
+    # event loop running in the main thread, where anyio.run would refuse to start
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, app, scope, receive, send).result()
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], body
 
