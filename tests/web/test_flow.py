@@ -131,6 +131,13 @@ def test_overlap_gives_each_sample_to_k_people_and_feeds_agreement(tmp_path):
     pair = q["pairs"][0]
     assert {pair["a"], pair["b"]} == {"ann", "ann2"} and pair["n"] == 21
     assert pair["kappa"] == 1.0  # both gave the true digit every time
+    # rejecting a second opinion leaves the sample's label alone and queues no relabel
+    rev = login(app, "rev", "rev-pass-1")
+    extra = next(it for it in rev.get("/api/review").json()["items"] if it["status"] == "overlap")
+    before = p.current_labels()
+    r = rev.post(f"/api/review/{extra['label_id']}", json={"decision": "reject", "note": "no"})
+    assert r.status_code == 200 and r.json()["relabel"] is None
+    assert p.current_labels() == before
 
 
 def test_gold_items_are_mixed_in_and_scored(web_project, as_user):

@@ -93,6 +93,10 @@ def decide(
         relabel_id = None
         if decision == "accept":
             lab.review_status = "approved"
+        elif lab.status == "overlap":
+            # a second opinion rejected: the sample keeps its label, nothing to relabel
+            lab.review_status = "rejected"
+            lab.status = "rejected"
         else:
             lab.review_status = "rejected"
             lab.status = "rejected"

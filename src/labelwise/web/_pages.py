@@ -56,9 +56,7 @@ def login_form(
         user = annotate.authenticate(project, username, password)
     except AuthError as e:
         token = secrets.token_urlsafe(24)
-        resp = render(
-            request, "login.html", None, csrf=token, next=_local(next), error=str(e), status=401
-        )
+        resp = render(request, "login.html", None, csrf=token, next=_local(next), error=str(e))
         resp.status_code = 401
         resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/login")
         return resp
