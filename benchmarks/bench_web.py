@@ -108,6 +108,7 @@ import tempfile
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -376,18 +377,24 @@ class Recorder:
             self.error_bodies[key].append(body[:BODY_SNIPPET])
 
 
-class Adapter:
-    """One system: set-up, server, login, get-next, submit, count check."""
+class Adapter(ABC):
+    """One system: set-up, server, login, get-next, submit, count check.
+
+    ``Labelwise`` and ``LabelStudio`` implement it; the annotator loop
+    only calls these two methods.
+    """
 
     name = "?"
 
+    @abstractmethod
     async def next(self, client: httpx.AsyncClient, ann: dict) -> tuple[str, object]:
-        raise NotImplementedError
+        """Ask for the next item: (outcome, item)."""
 
+    @abstractmethod
     async def submit(
         self, client: httpx.AsyncClient, ann: dict, item: dict, label: str, duration: float
     ) -> httpx.Response:
-        raise NotImplementedError
+        """Send one label for ``item``."""
 
 
 async def _annotator_loop(

@@ -320,3 +320,47 @@ def test_crowdlab_consensus_outvotes_a_careless_annotator(tmp_path):
     assert quality["ann2"] < quality["ann"]
     flags = {a["annotator"]: a["flags"] for a in crowd["annotators"]}
     assert any("kappa" in f and "below 0.80" in f for f in flags["ann2"])
+
+
+def test_assign_hands_overlap_slots_to_different_people_in_turn(tmp_path):
+    from webutil import login, make_project
+
+    from labelwise.loop._project import select_batch
+    from labelwise.web import create_app
+
+    p, truth = make_project(tmp_path / "p", batch=1, n=100)
+    app = create_app(p)  # the first round's one sample is queued without overlap
+    set_settings(p, overlap_fraction=1.0, overlap_k=2)
+    select_batch(p, strategy="random", batch_size=20, random_state=3)
+    boss = login(app, "boss", "boss-pass-1")
+    r = boss.post("/api/queue/assign", json={"annotators": ["ann", "ann2"]})
+    assert r.status_code == 200
+    assert r.json()["assigned"] == {"ann": 21, "ann2": 20}  # 1 + 20 x 2 slots, in turn
+    with p.session() as s:
+        rows = s.execute(select(Assignment.sample_id, Assignment.annotator)).all()
+    per_sample: dict = {}
+    for sid, who in rows:
+        per_sample.setdefault(sid, []).append(who)
+    assert all(len(set(w)) == len(w) for w in per_sample.values())  # never twice one person
+    assert sum(len(w) == 2 for w in per_sample.values()) == 20
+    # an annotator now gets only what was assigned to them
+    ann = login(app, "ann", "ann-pass-1")
+    mine = {sid for sid, who in rows if who == "ann"}
+    seen = set()
+    while (item := ann.get("/api/next").json())["assignment"] is not None:
+        seen.add(item["sample"]["id"])
+        ann.post("/api/submit", json={"assignment_id": item["assignment"]["id"], "label": "1"})
+    assert seen == mine
+
+
+def test_dashboard_replay_meets_as_labeled_when_all_labels_are_used(web_project, as_user):
+    p, truth = web_project
+    _label_all(as_user("ann"), truth)  # 60 labels: the replay needs 40 or more
+    rev = as_user("rev")
+    assert rev.get("/api/dashboard").status_code == 200
+    base = rev.get("/api/dashboard/baseline").json()["baseline"]
+    assert [b["labels"] for b in base] == sorted(b["labels"] for b in base)
+    assert base[-1]["labels"] == 60 - 60 // 4  # every training label (a quarter held out)
+    # with every training label drawn, "random" and "as labeled" train on the same set
+    assert base[-1]["random"] == base[-1]["as_labeled"]
+    assert all(0 <= b["random"] <= 1 for b in base if b["random"] is not None)

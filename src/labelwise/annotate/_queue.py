@@ -32,6 +32,8 @@ from labelwise.store._models import (
     SelectionRow,
     now,
 )
+from labelwise.store._project import CHUNK as _CHUNK
+from labelwise.store._project import ids_of
 
 __all__ = [
     "QueueSettings",
@@ -47,8 +49,6 @@ __all__ = [
     "submit",
     "undo",
 ]
-
-_CHUNK = 5000
 
 
 @dataclass
@@ -223,11 +223,14 @@ def assign(
         if n is not None:
             q = q.limit(int(n) * 10)
         queued = s.execute(q).all()
+        # who already has (or had) each queued sample: overlap slots go to different people
+        queued_samples = select(Assignment.sample_id).where(
+            Assignment.status == "queued", Assignment.annotator.is_(None)
+        )
         taken: dict[int, set[str]] = {}
         for sid, who in s.execute(
             select(Assignment.sample_id, Assignment.annotator).where(
-                Assignment.sample_id.in_({r[1] for r in queued[: _CHUNK * 20]}),
-                Assignment.annotator.is_not(None),
+                Assignment.sample_id.in_(queued_samples), Assignment.annotator.is_not(None)
             )
         ).all():
             taken.setdefault(sid, set()).add(who)
@@ -235,6 +238,7 @@ def assign(
         turn = 0
         stamp = now()
         done = 0
+        changes: list[dict] = []
         for aid, sid in queued:
             if n is not None and done >= n:
                 break
@@ -245,14 +249,14 @@ def assign(
             else:
                 continue  # everybody already has this sample
             turn = (turn + step + 1) % len(annotators)
-            s.execute(
-                update(Assignment)
-                .where(Assignment.id == aid)
-                .values(annotator=who, status="assigned", assigned_at=stamp)
+            changes.append(
+                {"id": aid, "annotator": who, "status": "assigned", "assigned_at": stamp}
             )
             taken.setdefault(sid, set()).add(who)
             counts[who] += 1
             done += 1
+        for start in range(0, len(changes), _CHUNK):  # bulk UPDATE by primary key
+            s.execute(update(Assignment), changes[start : start + _CHUNK])
         s.add(Event(kind="queue.assign", actor=actor, payload={"counts": counts}))
     return counts
 
@@ -267,7 +271,7 @@ def add_gold(project: Project, answers: dict[str, str], *, actor: str | None = N
             f"gold answer {v!r} for {u!r} is not an active class ({', '.join(sorted(classes))})."
         )
     with transaction(project.session) as s:
-        ids = dict(s.execute(select(Sample.uid, Sample.id).where(Sample.uid.in_(answers))).all())
+        ids = ids_of(s, answers)
         unknown = [u for u in answers if u not in ids]
         if unknown:
             raise NotFoundError(f"no sample with id {unknown[0]!r} ({len(unknown)} unknown).")

@@ -18,11 +18,10 @@ from sqlalchemy import insert, select, update
 from labelwise.errors import DataFileError
 from labelwise.store import Project, atomic_write, transaction
 from labelwise.store._models import Event, Label, Sample, now
-from labelwise.store._project import adopt_classes
+from labelwise.store._project import CHUNK as _CHUNK
+from labelwise.store._project import adopt_classes, ids_of
 
 __all__ = ["LabelImport", "import_labels", "export_labels"]
-
-_CHUNK = 5000  # ids per ``IN (...)``: far below SQLite's and PostgreSQL's bind limits
 
 
 @dataclass
@@ -87,11 +86,8 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
         seen[uid] = (line, value)
     new = changed = unchanged = 0
     with transaction(project.session) as s:
-        ids = {}
         uids = list(seen)
-        for start in range(0, len(uids), _CHUNK):
-            chunk = uids[start : start + _CHUNK]
-            ids.update(s.execute(select(Sample.uid, Sample.id).where(Sample.uid.in_(chunk))).all())
+        ids = ids_of(s, uids)
         unknown = [u for u in uids if u not in ids]
         if unknown:
             raise DataFileError(

@@ -217,6 +217,21 @@ class Project:
             s.add(Event(kind=kind, payload=payload, actor=actor))
 
 
+CHUNK = 5000  # values per ``IN (...)``: far below SQLite's and PostgreSQL's bind limits
+
+
+def ids_of(session, uids) -> dict[str, int]:
+    """Database ids of the samples with these stable ids (unknown ones left out), in chunks."""
+    uids = list(uids)
+    found: dict[str, int] = {}
+    for start in range(0, len(uids), CHUNK):
+        chunk = uids[start : start + CHUNK]
+        found.update(
+            session.execute(select(Sample.uid, Sample.id).where(Sample.uid.in_(chunk))).all()
+        )
+    return found
+
+
 def adopt_classes(session, values, source: str) -> list[str]:
     """Give a project without classes the classes its first labels use (logged).
 

@@ -426,15 +426,18 @@ def _current(project, uids: list[str]) -> dict[str, str]:
 
     from labelwise.errors import InvalidInputError
     from labelwise.store._models import Label, Sample
+    from labelwise.store._project import CHUNK
 
+    got: dict[str, str] = {}
     with project.session() as s:
-        got = dict(
-            s.execute(
-                select(Sample.uid, Label.value)
-                .join(Label, Label.sample_id == Sample.id)
-                .where(Sample.uid.in_(uids), Label.status == "accepted")
-            ).all()
-        )
+        for start in range(0, len(uids), CHUNK):
+            got.update(
+                s.execute(
+                    select(Sample.uid, Label.value)
+                    .join(Label, Label.sample_id == Sample.id)
+                    .where(Sample.uid.in_(uids[start : start + CHUNK]), Label.status == "accepted")
+                ).all()
+            )
     missing = [u for u in uids if u not in got]
     if missing:
         raise InvalidInputError(f"sample {missing[0]!r} has no label to use as its gold answer.")

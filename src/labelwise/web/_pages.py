@@ -228,20 +228,15 @@ def media(
 
 
 def _may_see(s, user: str, smp: Sample) -> bool:
-    mine = exists().where(and_(Assignment.annotator == user, Assignment.sample_id == smp.id))
-    if s.scalar(select(mine)):
-        return True
+    """Assigned to this user, or a neighbouring frame of a frame assigned to them."""
+    from labelwise.annotate._queue import _frame_neighbors
+
+    ids = [smp.id]
     meta = smp.meta or {}
-    if "video" not in meta:
-        return False
-    # a neighbouring frame of a frame assigned to this user (same import, nearby)
-    near = select(Assignment.sample_id).where(
-        Assignment.annotator == user,
-        Assignment.sample_id.between(smp.id - 100, smp.id + 100),
-    )
-    return bool(
-        s.scalar(select(exists().where(Sample.id.in_(near), Sample.import_id == smp.import_id)))
-    )
+    if "video" in meta and "frame" in meta:
+        ids += [n["id"] for n in _frame_neighbors(s, smp, meta)]  # the relation is symmetric
+    mine = exists().where(and_(Assignment.annotator == user, Assignment.sample_id.in_(ids)))
+    return bool(s.scalar(select(mine)))
 
 
 def _inside_roots(roots: list[FsPath], path: FsPath) -> FsPath:

@@ -97,6 +97,30 @@ def baseline(project: Project) -> dict:
     return {"baseline": _cached(key, lambda: _random_replay(project))}
 
 
+def _accepted(project: Project):
+    """Features and every accepted label in the order given, aligned.
+
+    Returns ``(X_labeled, rows)``: ``rows[i]`` (uid, sample_id, value, review_status)
+    is the label of row ``i`` of ``X_labeled``. Labels of samples without features
+    (imported after the last ``embed``) are left out.
+    """
+    from labelwise.embed import load_features
+
+    if project.latest_artifact("features") is None:
+        raise InvalidInputError("no features yet: run 'labelwise embed DIR' first.")
+    X, ids, _ = load_features(project)
+    with project.session() as s:
+        rows = s.execute(
+            select(Sample.uid, Label.sample_id, Label.value, Label.review_status)
+            .join(Sample, Sample.id == Label.sample_id)
+            .where(Label.status == "accepted")
+            .order_by(Label.id)
+        ).all()
+    where = {int(v): i for i, v in enumerate(ids)}
+    rows = [r for r in rows if r.sample_id in where]
+    return X[[where[r.sample_id] for r in rows]], rows
+
+
 def _random_replay(project: Project, seeds: int = 2) -> list[dict]:
     """The metric with the same numbers of labels drawn at random from the labeled set.
 
@@ -106,28 +130,17 @@ def _random_replay(project: Project, seeds: int = 2) -> list[dict]:
     labels, not a fresh random sample of the pool, and says so.
     """
     from sklearn.metrics import accuracy_score
+    from threadpoolctl import threadpool_limits
 
-    from labelwise.embed import load_features
     from labelwise.models import make_model
 
     if project.task != "classification" or project.latest_artifact("features") is None:
         return []
-    X, ids, _ = load_features(project)
-    with project.session() as s:
-        rows = s.execute(
-            select(Label.sample_id, Label.value)
-            .where(Label.status == "accepted")
-            .order_by(Label.id)
-        ).all()
-    where = {int(v): i for i, v in enumerate(ids)}
-    rows = [(where[sid], v) for sid, v in rows if sid in where]
+    X, rows = _accepted(project)
     if len(rows) < 40:
         return []
-    from threadpoolctl import threadpool_limits
-
     rng = np.random.default_rng(0)
-    pos = np.asarray([r[0] for r in rows])
-    y = np.asarray([r[1] for r in rows], dtype=object)
+    y = np.asarray([r.value for r in rows], dtype=object)
     test = np.zeros(len(rows), dtype=bool)
     test[rng.choice(len(rows), size=len(rows) // 4, replace=False)] = True
     train_order = np.flatnonzero(~test)
@@ -138,10 +151,8 @@ def _random_replay(project: Project, seeds: int = 2) -> list[dict]:
         def score(idx):
             if len(set(y[idx])) < 2:
                 return None
-            m = make_model("logreg", classes=sorted(set(y)), random_state=0).fit(
-                X[pos[idx]], y[idx]
-            )
-            return float(accuracy_score(y[test], m.predict(X[pos[test]])))
+            m = make_model("logreg", classes=sorted(set(y)), random_state=0).fit(X[idx], y[idx])
+            return float(accuracy_score(y[test], m.predict(X[test])))
 
         with threadpool_limits(1, user_api="blas"):  # small fits: threads only add overhead
             as_labeled = score(train_order[:n])
@@ -371,20 +382,9 @@ def _crowdlab(project: Project, multi):
     from threadpoolctl import threadpool_limits
 
     from labelwise import quality as q
-    from labelwise.embed import load_features
     from labelwise.models import make_model
 
-    if project.latest_artifact("features") is None:
-        raise InvalidInputError("no features yet: run 'labelwise embed DIR' first.")
-    X, ids, _ = load_features(project)
-    with project.session() as s:
-        rows = s.execute(
-            select(Sample.uid, Label.sample_id, Label.value)
-            .join(Sample, Sample.id == Label.sample_id)
-            .where(Label.status == "accepted")
-        ).all()
-    where = {int(v): i for i, v in enumerate(ids)}
-    rows = [r for r in rows if r.sample_id in where]
+    Xl, rows = _accepted(project)
     y = np.asarray([r.value for r in rows], dtype=object)
     classes, counts = np.unique(y, return_counts=True) if len(y) else ([], [])
     if len(classes) < 2 or min(counts) < 2:
@@ -393,7 +393,6 @@ def _crowdlab(project: Project, multi):
         )
     folds = StratifiedKFold(min(5, int(min(counts))), shuffle=True, random_state=0)
     names = [str(c) for c in classes]
-    Xl = X[[where[r.sample_id] for r in rows]]
     proba = np.zeros((len(rows), len(names)))
     with threadpool_limits(1, user_api="blas"):
         for tr, te in folds.split(Xl, y):
@@ -431,21 +430,10 @@ def label_issues(project: Project, *, limit: int = 200) -> dict:
 
 def _find_issues(project: Project, limit: int) -> dict:
     from labelwise import quality as q
-    from labelwise.embed import load_features
 
     if project.task != "classification":
         raise InvalidInputError("label issues are found for classification projects.")
-    if project.latest_artifact("features") is None:
-        raise InvalidInputError("no features yet: run 'labelwise embed DIR' first.")
-    X, ids, _ = load_features(project)
-    with project.session() as s:
-        rows = s.execute(
-            select(Label.sample_id, Label.value, Label.review_status, Sample.uid)
-            .join(Sample, Sample.id == Label.sample_id)
-            .where(Label.status == "accepted")
-        ).all()
-    where = {int(v): i for i, v in enumerate(ids)}
-    rows = [r for r in rows if r.sample_id in where]
+    Xl, rows = _accepted(project)
     classes = sorted({r.value for r in rows})
     if len(rows) < 10 or len(classes) < 2:
         return {"n_labels": len(rows), "issues": [], "note": "needs 10+ labels of 2+ classes"}
@@ -453,9 +441,7 @@ def _find_issues(project: Project, limit: int) -> dict:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        found = q.find_label_issues(
-            X[[where[r.sample_id] for r in rows]], [r.value for r in rows], classes
-        )
+        found = q.find_label_issues(Xl, [r.value for r in rows], classes)
     note = " ".join(str(w.message) for w in caught if issubclass(w.category, UserWarning))
     issues = []
     for rec in found.head(limit).to_dict(orient="records"):
