@@ -15,8 +15,17 @@ own database connections, and is killed with SIGKILL like any process. It append
 to a side file when the command first writes to the database (``W``), after each commit
 (``C``) and at a normal exit (``E``), so each kill is classified (before the write,
 mid-write, after the commit, after the exit) and a kill after ``C`` must find the write
-in the store. Half the kill delays are uniform over the command's measured duration, half
-uniform from the measured start of its write to the end, so that many land mid-write.
+in the store.
+
+Half the kills are placed, half timed. A placed kill is sent by the command to itself,
+from a SQLAlchemy event in the fork (test code: the package has no kill hook): SIGKILL
+just before its k-th write statement (inside the open write transaction and the ORM
+flush), k drawn over the statements a calibration run counted, or just before the COMMIT,
+or just after it. Each placed kill lands where it was placed (mid-write, or after the
+commit), however fast or loaded the machine is. A timed kill comes after a delay uniform
+over the command's measured duration, so it lands anywhere: module code, the reads before
+the write, a statement half executed, the commit, the files written after it; where it
+lands is reported, never required.
 """
 
 from __future__ import annotations
@@ -52,7 +61,7 @@ ACK_ROWS = 25
 # -- the fork server ---------------------------------------------------------------------
 
 FORK_SERVER = r"""
-import json, os, runpy, sys, time, traceback
+import json, os, runpy, signal, sys, time, traceback
 
 import alembic.command, alembic.config, pandas  # noqa: F401  (what the commands import)
 import labelwise.cli, labelwise.embed, labelwise.io._labels, labelwise.io._samples  # noqa
@@ -62,22 +71,44 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 
-def child(argv, marks, stderr):
+def child(argv, marks, stderr, kill_at):
+    # kill_at: None; N > 0: SIGKILL just before write statement N (or before the COMMIT of
+    # the write transaction if it has fewer); 0: just before that COMMIT; -1: just after it
     fd = os.open(marks, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     t0 = time.monotonic()
 
-    def mark(tag):
-        os.write(fd, f"{tag} {time.monotonic() - t0:.4f}\n".encode())
+    def mark(tag, value=None):
+        value = f"{time.monotonic() - t0:.4f}" if value is None else value
+        os.write(fd, f"{tag} {value}\n".encode())
 
-    wrote = []
+    def die(where):
+        mark("K", where)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    writes = []
 
     def on_execute(conn, cursor, statement, parameters, context, executemany):
-        if not wrote and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
-            wrote.append(True)
-            mark("W")
+        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(True)
+            if len(writes) == 1:
+                mark("W")
+            if kill_at == len(writes):
+                die(len(writes))
+
+    def on_commit(conn):
+        if writes:  # the write transaction: S = its number of write statements
+            mark("S", len(writes))
+            if kill_at is not None and kill_at >= 0:
+                die(0)
+
+    def after_commit(session):
+        mark("C")
+        if writes and kill_at == -1:
+            die(-1)
 
     event.listen(Engine, "before_cursor_execute", on_execute)
-    event.listen(Session, "after_commit", lambda session: mark("C"))
+    event.listen(Engine, "commit", on_commit)
+    event.listen(Session, "after_commit", after_commit)
     null = os.open(os.devnull, os.O_RDWR)
     for n in (0, 1, 2):
         os.dup2(null, n)
@@ -111,7 +142,7 @@ while True:
         pid = os.fork()
         if pid == 0:
             try:
-                child(req["argv"], req["marks"], req.get("stderr"))
+                child(req["argv"], req["marks"], req.get("stderr"), req.get("kill_at"))
             finally:
                 os._exit(1)
         reply({"pid": pid})
@@ -151,10 +182,17 @@ class ForkServer:
         self.proc.stdin.flush()
         return self._read()
 
-    def start(self, argv: list[str], marks: Path, stderr: Path | None = None) -> int:
+    def start(
+        self, argv: list[str], marks: Path, stderr: Path | None = None, kill_at: int | None = None
+    ) -> int:
+        """Fork a command; ``kill_at``: it kills itself before that write statement.
+
+        0: just before the COMMIT of its write transaction; -1: just after it.
+        """
         argv = [str(a) for a in argv]
         err = None if stderr is None else str(stderr)
-        return self._ask(op="run", argv=argv, marks=str(marks), stderr=err)["pid"]
+        req = dict(op="run", argv=argv, marks=str(marks), stderr=err, kill_at=kill_at)
+        return self._ask(**req)["pid"]
 
     def wait(self, pid: int) -> int:
         """Exit code of a started command (negative: killed by that signal)."""
@@ -178,27 +216,32 @@ def forks(tmp_path_factory):
 
 
 def read_marks(path: Path) -> dict[str, float]:
-    """First time of each mark (W first write, C commit, E exit), seconds after the fork.
+    """First value of each mark: seconds after the fork of W (first write), C (commit) and
+    E (exit); the number of write statements S before the commit; K, where the command
+    killed itself (write statement number; 0: before the COMMIT, -1: after it).
 
     Every command here writes in one transaction: more than one commit fails the test.
     """
     marks: dict[str, float] = {}
     lines = path.read_text().splitlines() if path.exists() else []
     for line in lines:
-        tag, t = line.split()
-        marks.setdefault(tag, float(t))
+        tag, value = line.split()
+        marks.setdefault(tag, float(value))
     commits = sum(line.startswith("C") for line in lines)
     assert commits <= 1, f"one command committed {commits} transactions: not all or nothing"
     return marks
 
 
 class Killer:
-    """Starts a command, kills it after a random delay and says where the kill landed.
+    """Starts a command, kills it and says where the kill landed.
 
-    Delays are drawn between 0 and the command's duration, measured by a calibration run:
-    half uniform over the whole run, half uniform from the start of its write to its end.
-    The estimates follow the machine's speed: a run that finishes before its kill lowers
-    the duration; a kill aimed at the write that lands before it raises both.
+    Kills alternate between placed and timed. Of five placed kills, three come just before
+    write statement k, k uniform over the S write statements of a calibration run (just
+    before the COMMIT in a run with fewer), one just before the COMMIT and one just after
+    it; each must land there (mid-write or after-commit), whatever the machine's speed.
+    A timed kill: a delay uniform between 0 and the command's duration, measured by the
+    calibration run; the estimate follows the machine's speed (a run that finishes before
+    its kill lowers it).
     """
 
     def __init__(self, forks: ForkServer, workdir: Path, seed: int):
@@ -208,7 +251,9 @@ class Killer:
         self.rng = np.random.default_rng(seed)
         self.n = 0
         self.d = self.w = 0.0  # estimated duration and start of the write, seconds
+        self.statements = 0  # write statements of the calibration run
         self.outcomes: Counter = Counter()
+        self.placed: Counter = Counter()  # outcomes of the placed kills
         self.t0 = time.monotonic()
 
     def _marks(self) -> Path:
@@ -231,16 +276,22 @@ class Killer:
     def calibrate(self, argv: list) -> None:
         """Run to the end: its duration and the start of its write set the kill delays."""
         m = self.complete(argv)
-        self.d, self.w = m["E"], m["W"]
+        self.d, self.w, self.statements = m["E"], m["W"], int(m["S"])
 
     def kill(self, argv: list) -> tuple[str, dict[str, float]]:
-        """Start, sleep a random delay, SIGKILL, reap; return (outcome, marks)."""
-        aimed = self.rng.random() < 0.5
-        delay = float(self.rng.uniform(self.w if aimed else 0.0, self.d))
+        """Start, SIGKILL (placed or timed), reap; return (outcome, marks)."""
+        placed = sum(self.outcomes.values()) % 2 == 0
         marks = self._marks()
-        pid = self.forks.start(argv, marks)
-        time.sleep(delay)
-        os.kill(pid, signal.SIGKILL)  # a command that already exited is a zombie: no-op
+        if placed:
+            kind = sum(self.placed.values()) % 5  # 0-2: a statement, 3: COMMIT, 4: after
+            at = int(self.rng.integers(1, self.statements + 1)) if kind < 3 else 3 - kind
+            expect = "after-commit" if at == -1 else "mid-write"
+            pid = self.forks.start(argv, marks, kill_at=at)
+        else:
+            delay = float(self.rng.uniform(0.0, self.d))
+            pid = self.forks.start(argv, marks)
+            time.sleep(delay)
+            os.kill(pid, signal.SIGKILL)  # a command that already exited is a zombie: no-op
         code = self.forks.wait(pid)
         m = read_marks(marks)
         if code == 0:
@@ -248,20 +299,32 @@ class Killer:
             self.d = 0.7 * self.d + 0.3 * m["E"]
         elif code == -signal.SIGKILL:
             outcome = "after-commit" if "C" in m else "mid-write" if "W" in m else "before-write"
-            if aimed and outcome == "before-write":
-                self.d, self.w = 1.1 * self.d, 1.1 * self.w
         else:
             pytest.fail(f"{argv} exited with {code} before the kill; {_rerun_hint(argv)}")
         if "W" in m:
-            self.w = 0.7 * self.w + 0.3 * m["W"]
-        self.w = min(self.w, self.d)
+            self.w = min(0.7 * self.w + 0.3 * m["W"], self.d)
         self.outcomes[outcome] += 1
+        if placed:
+            self.placed[outcome] += 1
+            landed = m.get("K")  # a statement beyond a shorter run's last: its COMMIT
+            assert outcome == expect and (landed == at or (at > 0 and landed == 0)), (
+                f"{argv}: a kill placed at write statement {at} of {self.statements} "
+                f"(0: before the commit, -1: after it) landed {outcome}, marks {m}"
+            )
         return outcome, m
+
+    def check_placed(self, report: str) -> None:
+        """Half the kills were placed, and each landed where it was placed."""
+        n = KILLS // 2
+        want = {"mid-write": n - n // 5, "after-commit": n // 5}
+        assert self.placed == want, f"placed kills landed elsewhere: {report}"
 
     def report(self, name: str) -> str:
         line = (
             f"{name}: {sum(self.outcomes.values())} kills in {time.monotonic() - self.t0:.0f} s "
-            f"(command ~{self.d:.2f} s, its write from ~{self.w:.2f} s): {dict(self.outcomes)}"
+            f"(command ~{self.d:.2f} s, its write from ~{self.w:.2f} s, "
+            f"{self.statements} write statements): {dict(self.outcomes)}, "
+            f"of which placed: {dict(self.placed)}"
         )
         print(line)
         return line
@@ -401,10 +464,10 @@ def text_csv(path: Path, prefix: str, n: int, rng) -> Path:
     return path
 
 
-def new_project(tmp_path: Path, pool_csv: Path) -> Path:
+def new_project(tmp_path: Path, pool_csv: Path, text_column: str | None = None) -> Path:
     d = tmp_path / "proj"
     p = Project.init(d, classes=CLASSES)
-    import_pool(p, pool_csv, id_column="id")
+    import_pool(p, pool_csv, id_column="id", text_column=text_column)
     p.close()
     return d
 
@@ -417,8 +480,9 @@ IMPORT_ROWS = min(_CHUNK, 20_000) + 2_000
 
 def test_kill_import(tmp_path, forks):
     rng = np.random.default_rng(1)
-    base = tabular_csv(tmp_path / "base.csv", "base-", 300, rng)
-    proj = new_project(tmp_path, base)
+    # a text pool: the killed imports add text samples (a project holds one kind)
+    base = text_csv(tmp_path / "base.csv", "base-", 300, rng)
+    proj = new_project(tmp_path, base, text_column="body")
     db = proj / "labelwise.db"
     killer = Killer(forks, tmp_path / "work", seed=11)
     acker = Acker(killer, proj, [f"base-{i}" for i in range(300)], seed=12)
@@ -474,8 +538,7 @@ def test_kill_import(tmp_path, forks):
     again = killer.complete(argv(last), expect=2)
     assert "already in the project" in again["stderr"], again["stderr"]
     check_store(proj, acker.expected)
-    killer.report("import")
-    assert killer.outcomes["mid-write"] >= 3, f"too few kills landed mid-write: {killer.outcomes}"
+    killer.check_placed(killer.report("import"))
 
 
 # -- labels import -----------------------------------------------------------------------
@@ -556,8 +619,7 @@ def test_kill_labels_import(tmp_path, forks):
     killer.complete(["labels", proj, "import", last])
     assert scalar(db, "SELECT count(*) FROM label") == n_rows + added
     check_store(proj, acker.expected)
-    killer.report("labels import")
-    assert killer.outcomes["mid-write"] >= 3, f"too few kills landed mid-write: {killer.outcomes}"
+    killer.check_placed(killer.report("labels import"))
 
 
 # -- select ------------------------------------------------------------------------------
@@ -633,7 +695,8 @@ def test_kill_select(tmp_path, forks):
     acker.expected.update(first)
 
     def argv(out: Path):
-        return ["select", proj, "--strategy", "margin", "--batch", BATCH, "--out", out]
+        # --force: every select opens a round though the last one's picks are unlabeled
+        return ["select", proj, "--strategy", "margin", "--batch", BATCH, "--out", out, "--force"]
 
     killer.calibrate(argv(killer.dir / "cal.csv"))
     outcomes_with_file = Counter()
@@ -670,4 +733,4 @@ def test_kill_select(tmp_path, forks):
     line = killer.report("select")
     print(f"select (outcome, round added, batch file written): {dict(outcomes_with_file)}")
     print(f"select: temporary batch files left by kills: {len(list(killer.dir.glob('.batch-*')))}")
-    assert killer.outcomes["mid-write"] >= 3, f"too few kills landed mid-write: {line}"
+    killer.check_placed(line)
