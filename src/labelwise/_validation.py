@@ -8,9 +8,62 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelwise.errors import EmptyPoolError, InvalidInputError
+from labelwise.errors import EmptyPoolError, InvalidInputError, shorten
 
 _SUM_TOL = 1e-3
+
+#: The longest sample id (characters): the ``sample.uid`` column is ``String(512)``.
+MAX_ID_LENGTH = 512
+#: The longest label, class or annotator name (``String(200)`` columns).
+MAX_NAME_LENGTH = 200
+
+
+def normalize_id(value) -> str:
+    r"""The one rule for sample ids: the text without surrounding whitespace.
+
+    Every place that takes an id from a person applies it (sample import, label
+    import, gold answers, web API and CLI lookups), so ``" t-1 "`` in a label
+    file finds the sample imported as ``t-1``. An id that is empty after it, holds
+    a NUL byte or is longer than :data:`MAX_ID_LENGTH` is refused
+    (:func:`id_problem`).
+
+    Examples
+    --------
+    >>> normalize_id("  t-1\t")
+    't-1'
+    >>> normalize_id(7)
+    '7'
+    """
+    return str(value).strip()
+
+
+def text_problem(value: str, *, max_length: int | None = None) -> str | None:
+    """Why a text cannot be stored (a NUL byte, too long), or None.
+
+    PostgreSQL refuses NUL bytes in text; SQLite would store them, so both
+    backends refuse them here, before anything is written.
+    """
+    if "\x00" in value:
+        return "holds a NUL byte (\\x00); remove it"
+    if max_length is not None and len(value) > max_length:
+        return f"is {len(value):,} characters long; the most is {max_length:,}"
+    return None
+
+
+def id_problem(uid: str) -> str | None:
+    """Why a normalised id cannot be a sample id (empty, NUL byte, too long), or None."""
+    if not uid:
+        return "is empty"
+    return text_problem(uid, max_length=MAX_ID_LENGTH)
+
+
+def check_id(value, *, where: str, error: type[Exception] = InvalidInputError) -> str:
+    """Normalise an id (:func:`normalize_id`) and raise ``error`` naming ``where`` if unusable."""
+    uid = normalize_id(value)
+    why = id_problem(uid)
+    if why:
+        raise error(f"{where}: the id {shorten(uid) + ' ' if uid else ''}{why}.")
+    return uid
 
 
 def check_proba(proba, *, name: str = "proba") -> np.ndarray:
@@ -153,3 +206,72 @@ def check_multilabel_proba(proba, *, name: str = "proba") -> np.ndarray:
     if (p < -_SUM_TOL).any() or (p > 1 + _SUM_TOL).any():
         raise InvalidInputError(f"{name} has values outside [0, 1]; pass per-label probabilities.")
     return np.clip(p, 0.0, 1.0)
+
+
+def check_writable(
+    path,
+    *,
+    flag: str,
+    folder: bool = False,
+    suffixes: tuple[str, ...] | None = None,
+):
+    """Refuse an output path that cannot be written, before anything is stored.
+
+    Every command that writes a file or a folder calls this first, so that a bad
+    ``--out`` is one line naming ``flag`` instead of a traceback after a round was
+    stored. Nothing is created: the nearest existing folder is probed with a
+    temporary file (named like :func:`~labelwise.store.atomic_write`'s), which is
+    removed at once; missing parent folders are fine when they can be created.
+
+    Parameters
+    ----------
+    path : str or Path
+    flag : str
+        How the user named the path (``"--out"``, ``"p.yaml: outputs.folder"``).
+    folder : bool, default=False
+        The path is a folder to write into (it may exist) rather than a file.
+    suffixes : tuple of str, optional
+        File name endings the writer understands (lower case, with the dot).
+
+    Returns
+    -------
+    Path
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    p = Path(path)
+    shown = shorten(str(p))
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise InvalidInputError(f"{flag} {shown} is a file; give a folder.")
+        start = p
+    else:
+        if p.is_dir():
+            raise InvalidInputError(f"{flag} {shown} is a folder; give a file name.")
+        if p.exists() and not p.is_file():
+            raise InvalidInputError(f"{flag} {shown} is not a regular file; give a file name.")
+        if suffixes and p.suffix.lower() not in suffixes:
+            raise InvalidInputError(
+                f"{flag} {shown}: cannot write a {p.suffix or 'suffix-less'} file; give a name "
+                f"ending in {' or '.join(suffixes)}."
+            )
+        start = p.parent
+    anc = start.absolute()
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise InvalidInputError(
+            f"{flag} {shown}: {shorten(str(anc))} is a file, not a folder; give another path."
+        )
+    try:
+        fd, probe = tempfile.mkstemp(dir=anc, prefix=f".{p.name[:200]}.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InvalidInputError(
+            f"{flag} {shown} cannot be written ({e.strerror or e} in {shorten(str(anc))}); "
+            "give a path in a folder you can write to."
+        ) from None
+    return p

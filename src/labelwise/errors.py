@@ -18,6 +18,10 @@ __all__ = [
     "ConflictError",
     "AuthError",
     "ForbiddenError",
+    "TooManyRequestsError",
+    "did_you_mean",
+    "shorten",
+    "clip",
 ]
 
 
@@ -64,9 +68,62 @@ class ForbiddenError(LabelwiseError, PermissionError):
     """Logged in, but the role does not allow it (HTTP 403)."""
 
 
+class TooManyRequestsError(LabelwiseError, PermissionError):
+    """Too many attempts: try again in ``retry_after`` seconds (HTTP 429 with Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 def did_you_mean(name: str, choices) -> str:
     """Return a ' Did you mean ...?' hint for a misspelt name, or ''."""
     import difflib
 
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+#: The most characters of a user's value that an error message echoes.
+ECHO_LIMIT = 60
+
+
+def shorten(value, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` bounded in length and in work, for echoing user input in a message.
+
+    A value from a file can be huge (a 10 MB string, a YAML alias bomb of a
+    billion nodes); ``repr`` of it would build the whole text. This looks at a
+    few items per level and a few levels only, and cuts the result to ``limit``
+    characters with ``...``.
+
+    Examples
+    --------
+    >>> shorten("x" * 100, limit=10)
+    "'xxxxxx..."
+    >>> shorten("ham")
+    "'ham'"
+    >>> shorten([[1, 2]] * 10**9)
+    '[[1, 2], [1, 2], [1, 2], [1, 2], [1, 2], [1, 2], ...]'
+    """
+    import reprlib
+
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+    else:
+        r = reprlib.Repr()
+        r.maxlevel = 3
+        r.maxstring = r.maxother = r.maxlong = limit + 2
+        r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = 6
+        text = r.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` as it is (no quotes), cut to ``limit`` characters with ``...``.
+
+    Examples
+    --------
+    >>> clip("strategy.params.x"), clip("y" * 100, limit=8)
+    ('strategy.params.x', 'yyyyy...')
+    """
+    return text if len(text) <= limit else text[: limit - 3] + "..."

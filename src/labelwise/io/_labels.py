@@ -1,27 +1,40 @@
-"""Labels in and out of a project as CSV (``id,label`` plus optional columns).
+"""Labels in and out of a project: ``id,label`` rows plus optional columns.
 
-An import is atomic (every row or none) and idempotent: a row whose label
-equals the sample's current label changes nothing, so importing the same file
-twice adds nothing the second time. A changed label supersedes the old one,
-which stays in the history.
+A label file is CSV (UTF-8, with or without a byte-order mark), or JSONL or
+Parquet by its extension. An import is atomic (every row or none) and
+idempotent: a row whose label equals the sample's current label changes
+nothing, so importing the same file twice adds nothing the second time. A
+changed label supersedes the old one, which stays in the history.
+
+Ids follow the one id rule (:func:`labelwise._validation.normalize_id`), and
+cells that :mod:`labelwise.io._formats` escaped against spreadsheet formulas on
+export read back as they were stored.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
 
-from labelwise.errors import DataFileError
+from labelwise._validation import MAX_NAME_LENGTH, check_id, text_problem
+from labelwise.errors import DataFileError, shorten
+from labelwise.io._formats import TABLE_FORMATS, table_bytes, unescape_cell
 from labelwise.store import Project, atomic_write, transaction
 from labelwise.store._models import Event, Label, Sample, now
 from labelwise.store._project import CHUNK as _CHUNK
 from labelwise.store._project import adopt_classes, ids_of
 
-__all__ = ["LabelImport", "import_labels", "export_labels"]
+__all__ = ["LabelImport", "import_labels", "export_labels", "FIELD_LIMIT"]
+
+#: The most characters one CSV cell of a label file may hold (Python's csv module
+#: stops at 128 KiB by default; a long text column beside the labels is fine, a
+#: quote left open that swallows the rest of a huge file is not).
+FIELD_LIMIT = 32 * 2**20
+EXPORT_COLUMNS = ("id", "label", "annotator", "created_at")
 
 
 @dataclass
@@ -33,57 +46,168 @@ class LabelImport:
     unchanged: int
 
 
-def _read_label_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        raise DataFileError(f"{path} not found.")
+@dataclass
+class _Row:
+    where: str  # "FILE, line N" for messages
+    uid: str
+    value: str
+    annotator: str | None
+    duration: float | None
+    typed_uid: str | None = None  # the cell as typed when unescaping changed it
+    typed_value: str | None = None
+
+
+def _read_csv_rows(path: Path) -> list[tuple[str, dict]]:
+    old_limit = csv.field_size_limit(FIELD_LIMIT)
+    reader = None
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            fields = reader.fieldnames or []
-            missing = [c for c in ("id", "label") if c not in fields]
-            if missing:
-                raise DataFileError(
-                    f"{path}: missing column(s) {missing}; a label file needs a header with "
-                    f"'id' and 'label' (it has {fields})."
-                )
-            return list(reader)
+        # utf-8-sig: a byte-order mark (Excel writes one) is read like a sample file's
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [unescape_cell(h.strip()) for h in next(reader, [])]
+            _check_header(path, header)
+            rows = []
+            for rec in reader:
+                if not any(c.strip() for c in rec):
+                    continue  # blank line
+                raw = {h: c.strip() for h, c in zip(header, rec, strict=False)}
+                cells = {h: unescape_cell(c) for h, c in raw.items()}
+                for key in ("id", "label"):  # as typed, in case the ' was part of it
+                    if cells.get(key) != raw.get(key):
+                        cells[f"_typed_{key}"] = raw[key]
+                rows.append((f"{path}, line {reader.line_num}", cells))
+            return rows
     except UnicodeDecodeError:
         raise DataFileError(f"{path}: not UTF-8 text; save it as UTF-8 CSV.") from None
+    except csv.Error as e:
+        line = reader.line_num if reader is not None else 1
+        raise DataFileError(
+            f"{path}, line {line}: cannot read as CSV ({e}); a cell holds at most "
+            f"{FIELD_LIMIT // 2**20} MiB: is a quote left open?"
+        ) from None
+    finally:
+        csv.field_size_limit(old_limit)
+
+
+def _read_table_rows(path: Path, fmt: str) -> list[tuple[str, dict]]:
+    import pandas as pd
+
+    try:
+        if fmt == "parquet":
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
+    except (ValueError, OSError) as e:
+        raise DataFileError(f"{path}: cannot read as {fmt} ({shorten(str(e), 200)}).") from None
+    header = [str(c).strip() for c in df.columns]
+    _check_header(path, header)
+    unit = "row" if fmt == "parquet" else "line"
+    rows = []
+    for i, rec in enumerate(df.astype(object).itertuples(index=False, name=None)):
+        cells = {h: "" if _missing(v) else str(v).strip() for h, v in zip(header, rec, strict=True)}
+        rows.append((f"{path}, {unit} {i + 1}", cells))
+    return rows
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    missing = [c for c in ("id", "label") if c not in header]
+    if missing:
+        raise DataFileError(
+            f"{path}: missing column(s) {missing}; a label file needs a header with "
+            f"'id' and 'label' (it has {shorten(header, 200)})."
+        )
+
+
+def _read_label_rows(path: Path, annotator: str | None = None) -> list[_Row]:
+    """Every row of a label file, checked: ids, labels, annotators and durations."""
+    if not path.exists():
+        raise DataFileError(f"{path} not found.")
+    if path.is_dir():
+        raise DataFileError(f"{path} is a folder; give a label file (CSV, JSONL or Parquet).")
+    fmt = TABLE_FORMATS.get(path.suffix.lower(), "csv")
+    raw = _read_csv_rows(path) if fmt == "csv" else _read_table_rows(path, fmt)
+    if annotator is not None:
+        _check_name(annotator, "the --annotator name", "labels import")
+    rows = []
+    for where, r in raw:
+        uid = check_id(r.get("id") or "", where=where, error=DataFileError)
+        value = r.get("label") or ""
+        if not value:
+            raise DataFileError(f"{where}: the label of {shorten(uid)} is empty.")
+        _check_name(value, f"the label of {shorten(uid)}", where)
+        who = r.get("annotator") or annotator or None
+        if who is not None:
+            _check_name(who, "the annotator", where)
+        dur = r.get("duration") or None
+        if dur is not None:
+            try:
+                dur = float(dur)
+                if not (math.isfinite(dur) and dur >= 0):
+                    raise ValueError
+            except ValueError:
+                raise DataFileError(
+                    f"{where}: duration {shorten(r.get('duration'))} must be a number of "
+                    "seconds >= 0."
+                ) from None
+        row = _Row(where, uid, value, who, dur)
+        if r.get("_typed_id"):
+            row.typed_uid = check_id(r["_typed_id"], where=where, error=DataFileError)
+        if r.get("_typed_label"):
+            row.typed_value = r["_typed_label"]
+            _check_name(row.typed_value, f"the label of {shorten(uid)}", where)
+        rows.append(row)
+    return rows
+
+
+def _prefer_what_exists(project: Project, rows: list[_Row], classes: set[str]) -> None:
+    """Read ``'=x`` as typed when the project has ``'=x`` and no ``=x``.
+
+    Escaped cells (:func:`~labelwise.io._formats.unescape_cell`) read back as stored;
+    a person who typed an id or class that really starts with ``'`` still gets it.
+    """
+    for r in rows:
+        if r.typed_value is not None and r.value not in classes and r.typed_value in classes:
+            r.value = r.typed_value
+    typed = [r for r in rows if r.typed_uid is not None]
+    if not typed:
+        return
+    with project.session() as s:
+        known = ids_of(s, [r.uid for r in typed] + [r.typed_uid for r in typed])
+    for r in typed:
+        if r.uid not in known and r.typed_uid in known:
+            r.uid = r.typed_uid
+
+
+def _check_name(value: str, what: str, where: str) -> None:
+    why = text_problem(value, max_length=MAX_NAME_LENGTH)
+    if why:
+        raise DataFileError(f"{where}: {what} {shorten(value)} {why}.")
 
 
 def import_labels(project: Project, path: str | Path, *, annotator: str | None = None):
     """Import ``id,label[,annotator][,duration]`` rows; all or nothing."""
     path = Path(path)
-    rows = _read_label_rows(path)
+    rows = _read_label_rows(path, annotator)
     classes = set(project.classes())
-    seen: dict[str, tuple[int, str]] = {}
-    for i, r in enumerate(rows):
-        line = i + 2
-        uid, value = (r.get("id") or "").strip(), (r.get("label") or "").strip()
-        if not uid:
-            raise DataFileError(f"{path}, line {line}: the id is empty.")
-        if not value:
-            raise DataFileError(f"{path}, line {line}: the label of {uid!r} is empty.")
+    _prefer_what_exists(project, rows, classes)
+    seen: dict[str, tuple[str, str]] = {}
+    for r in rows:
+        uid, value = r.uid, r.value
         if classes and value not in classes:
             raise DataFileError(
-                f"{path}, line {line}: label {value!r} is not a class of the project "
-                f"({', '.join(sorted(classes))}); add the class or fix the file."
+                f"{r.where}: label {shorten(value)} is not a class of the project "
+                f"({shorten(', '.join(sorted(classes)), 300)}); add the class or fix the file."
             )
         if uid in seen and seen[uid][1] != value:
             raise DataFileError(
-                f"{path}, line {line}: sample {uid!r} gets label {value!r} here but "
-                f"{seen[uid][1]!r} on line {seen[uid][0]}; keep one."
+                f"{r.where}: sample {shorten(uid)} gets label {shorten(value)} here but "
+                f"{shorten(seen[uid][1])} at {seen[uid][0].rsplit(', ', 1)[-1]}; keep one."
             )
-        dur = r.get("duration")
-        if dur not in (None, ""):
-            try:
-                if float(dur) < 0:
-                    raise ValueError
-            except ValueError:
-                raise DataFileError(
-                    f"{path}, line {line}: duration {dur!r} must be a number of seconds >= 0."
-                ) from None
-        seen[uid] = (line, value)
+        seen[uid] = (r.where, value)
     new = changed = unchanged = 0
     with transaction(project.session) as s:
         uids = list(seen)
@@ -91,7 +215,7 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
         unknown = [u for u in uids if u not in ids]
         if unknown:
             raise DataFileError(
-                f"{path}, line {seen[unknown[0]][0]}: no sample with id {unknown[0]!r} in the "
+                f"{seen[unknown[0]][0]}: no sample with id {shorten(unknown[0])} in the "
                 f"project ({len(unknown)} unknown id(s)); nothing was imported."
             )
         # Lock the samples (in id order, so two imports cannot deadlock) before reading
@@ -121,9 +245,8 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
         inserts: list[dict] = []
         stamp = now()
         for r in rows:
-            uid = r["id"].strip()
-            value = r["label"].strip()
-            sid = ids[uid]
+            value = r.value
+            sid = ids[r.uid]
             if sid in current and current[sid] == value:
                 unchanged += 1
                 continue
@@ -132,15 +255,14 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
                 changed += 1
             else:
                 new += 1
-            dur = r.get("duration")
             inserts.append(
                 {
                     "sample_id": sid,
                     "value": value,
                     "status": "accepted",
                     "source": str(path),
-                    "annotator": r.get("annotator") or annotator or None,
-                    "duration": float(dur) if dur not in (None, "") else None,
+                    "annotator": r.annotator,
+                    "duration": r.duration,
                     "created_at": stamp,
                 }
             )
@@ -173,7 +295,16 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
 
 
 def export_labels(project: Project, path: str | Path) -> int:
-    """Write every sample's current label as CSV ``id,label,annotator,created_at``."""
+    """Write every sample's current label: ``id,label,annotator,created_at`` rows.
+
+    The format follows the extension: ``.csv`` (cells escaped against spreadsheet
+    formulas, see :mod:`labelwise.io._formats`), ``.jsonl``/``.ndjson`` or
+    ``.parquet``/``.pq``; any other extension is refused before anything is read.
+    """
+    from labelwise._validation import check_writable
+
+    path = Path(path)
+    check_writable(path, flag="the label file", suffixes=tuple(TABLE_FORMATS))
     with project.session() as s:
         rows = s.execute(
             select(Sample.uid, Label.value, Label.annotator, Label.created_at)
@@ -181,10 +312,10 @@ def export_labels(project: Project, path: str | Path) -> int:
             .where(Label.status == "accepted")
             .order_by(Sample.id)
         ).all()
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["id", "label", "annotator", "created_at"])
-    for uid, value, who, when in rows:
-        w.writerow([uid, value, who or "", when.isoformat() if when else ""])
-    atomic_write(Path(path), buf.getvalue().encode())
+    data = table_bytes(
+        EXPORT_COLUMNS,
+        [(uid, value, who, when.isoformat() if when else None) for uid, value, who, when in rows],
+        path,
+    )
+    atomic_write(path, data)
     return len(rows)

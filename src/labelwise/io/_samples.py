@@ -1,28 +1,40 @@
 """Import a pool into a project: CSV, Parquet, JSONL or a folder of images.
 
 One import is one transaction: a bad row anywhere (a duplicate id, an id that
-is already in the project, an unknown class, NaN in a numeric column) stops it
-with the file and line named, and nothing is written.
+is already in the project, an unknown class, NaN in a numeric column, a NUL
+byte, an id longer than 512 characters, columns that differ from the samples
+already in the project) stops it with the file and line named, and nothing is
+written. Ids follow the one id rule (:func:`labelwise._validation.normalize_id`).
+
+Images over :data:`MAX_IMAGE_PIXELS` are not imported: they are skipped and
+named (:attr:`ImportResult.skipped`), since decoding one would take gigabytes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, insert, select
 
-from labelwise.errors import DataFileError
+from labelwise._validation import MAX_NAME_LENGTH, check_id, text_problem
+from labelwise.errors import DataFileError, shorten
 from labelwise.store import Project, advisory_lock, transaction
 from labelwise.store._models import Event, Label, Sample
-from labelwise.store._project import adopt_classes, check_unique
+from labelwise.store._project import adopt_classes
 
-__all__ = ["ImportResult", "import_pool", "IMAGE_SUFFIXES"]
+__all__ = ["ImportResult", "import_pool", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+#: Images with more pixels (width x height) are skipped at import and named: a
+#: 60000 x 60000 PNG is a few hundred KB on disk and 3.6 billion pixels decoded.
+#: Pillow's own guard (twice ``PIL.Image.MAX_IMAGE_PIXELS``) also counts as over.
+MAX_IMAGE_PIXELS = 100_000_000
 _CHUNK = 20_000
 
 
@@ -35,39 +47,96 @@ class ImportResult:
     ids_assigned: bool
     first_ids: list[str]
     kind: str  # "table", "text" or "images"
+    skipped: list[str] = field(default_factory=list)  # images over MAX_IMAGE_PIXELS
 
 
-def _read_table(path: Path):
+def _read_table(path: Path, id_column: str | None = None):
+    """The file as a DataFrame; the id column of a CSV stays text (``007`` is not ``7``)."""
     import pandas as pd
 
     suffix = path.suffix.lower()
+    if suffix == ".csv" and _pandas_drops_nul():
+        _refuse_nul_bytes(path)
     try:
         if suffix == ".csv":
-            return pd.read_csv(path)
+            return pd.read_csv(path, dtype={id_column: str} if id_column else None)
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True)
+            # utf-8-sig: a byte-order mark is read as in a CSV file, not refused
+            return pd.read_json(path, lines=True, encoding="utf-8-sig")
     except ImportError as e:
         raise DataFileError(f"{path}: reading it needs {e.name}; pip install pyarrow.") from None
-    except ValueError as e:
-        raise DataFileError(f"{path}: cannot read ({e}).") from None
+    except (ValueError, OSError) as e:
+        raise DataFileError(f"{path}: cannot read ({shorten(str(e), 300)}).") from None
     raise DataFileError(
         f"{path}: unknown file type {suffix!r}; import a CSV, Parquet or JSONL file, or a "
         "folder of images."
     )
 
 
+@functools.cache
+def _pandas_drops_nul() -> bool:
+    """Whether this pandas drops NUL bytes while parsing a CSV (before 3.1 it does).
+
+    There ``q4`` + NUL would be read as ``q4`` and imported silently, so the raw bytes
+    are checked first; later versions keep the NUL for the per-cell checks, whose
+    messages name the column.
+    """
+    import pandas as pd
+
+    major, minor = (int(x) for x in pd.__version__.split(".")[:2])
+    return (major, minor) < (3, 1)
+
+
+def _refuse_nul_bytes(path: Path, *, chunk: int = 1 << 20) -> None:
+    """Refuse a CSV holding a NUL byte anywhere, naming its line."""
+    line = 1
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            at = block.find(b"\x00")
+            if at >= 0:
+                line += block.count(b"\n", 0, at)
+                raise DataFileError(f"{path}, line {line}: holds a NUL byte (\\x00); remove it.")
+            line += block.count(b"\n")
+
+
+def _too_large(path: Path) -> bool:
+    """Whether an image is over :data:`MAX_IMAGE_PIXELS` (reads its header only)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        return True
+    except (OSError, ValueError, SyntaxError):
+        return False  # unreadable: embed names it, as before
+    return width * height > MAX_IMAGE_PIXELS
+
+
 def _image_records(folder: Path, classes: list[str]):
+    """(records, skipped): one record per image; names of the images over the pixel limit."""
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataFileError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found.")
-    recs = []
-    for p in files:
+    recs, skipped = [], []
+    for n, p in enumerate(files, 1):
         rel = p.relative_to(folder)
+        if _too_large(p):
+            skipped.append(rel.as_posix())
+            continue
+        uid = check_id(rel.as_posix(), where=f"{folder}, item {n}", error=DataFileError)
         label = rel.parts[0] if len(rel.parts) > 1 else None
-        recs.append({"uid": rel.as_posix(), "uri": str(p.resolve()), "label": label})
-    return recs
+        recs.append({"uid": uid, "uri": str(p.resolve()), "label": label})
+    if not recs:
+        raise DataFileError(
+            f"{folder}: every image is over {MAX_IMAGE_PIXELS:,} pixels "
+            f"({shorten(', '.join(skipped), 200)}); nothing to import."
+        )
+    return recs, skipped
 
 
 _FRAME = re.compile(r"^(?:.*[_-])?frame[_-]?(\d+)$", re.IGNORECASE)
@@ -116,10 +185,12 @@ def import_pool(
     if not src.exists():
         raise DataFileError(f"{src} not found.")
     classes = project.classes()
+    skipped: list[str] = []
     if src.is_dir():
-        recs = _image_records(src, classes)
+        recs, skipped = _image_records(src, classes)
         kind = "images"
         assigned = False
+        where = _locator(src, "images")
         unknown = sorted({r["label"] for r in recs if r["label"] and r["label"] not in classes})
         if unknown and classes:
             # sub-folders that are not classes are just folders, unless none match
@@ -138,26 +209,33 @@ def import_pool(
         recs, kind, assigned = _table_records(
             src, id_column, text_column, target, classes, ignore_columns
         )
+        where = _locator(src, src.suffix.lower())
     uids = [r["uid"] for r in recs]
-    check_unique(uids, "id", str(src))
-    if on_total:
-        on_total(len(recs))
+    first_at: dict[str, int] = {}
+    for i, u in enumerate(uids):
+        if u in first_at:
+            raise DataFileError(
+                f"{where(i)}: duplicate id {shorten(u)} (first at "
+                f"{where(first_at[u]).rsplit(', ', 1)[-1]}); ids must be unique."
+            )
+        first_at[u] = i
     n_labels = 0
     with transaction(project.session) as s:
         advisory_lock(s, "import")  # PostgreSQL: one pool import at a time, like SQLite
         batch_no = (s.scalar(select(func.max(Sample.import_id))) or 0) + 1
+        _check_like_project(s, src, kind, recs)
         existing = set()
         for start in range(0, len(uids), 5000):
             chunk = uids[start : start + 5000]
             existing.update(s.scalars(select(Sample.uid).where(Sample.uid.in_(chunk))))
         if existing:
             first = next(i for i, u in enumerate(uids) if u in existing)
-            line = first + (1 if kind == "images" else 2)
             raise DataFileError(
-                f"{src}, {'item' if kind == 'images' else 'line'} {line}: sample id "
-                f"{uids[first]!r} is already in the project ({len(existing)} such id(s)); "
-                "nothing was imported."
+                f"{where(first)}: sample id {shorten(uids[first])} is already in the project "
+                f"({len(existing)} such id(s)); nothing was imported."
             )
+        if on_total:  # every check passed: the progress bar starts (errors print alone)
+            on_total(len(recs))
         # the database numbers the samples (a sequence on PostgreSQL, so explicit ids
         # would leave it behind); labels refer to them by position in the file
         rows, labels = [], []
@@ -208,7 +286,65 @@ def import_pool(
                 },
             )
         )
-    return ImportResult(len(recs), n_labels, assigned, uids[:3], kind)
+    return ImportResult(len(recs), n_labels, assigned, uids[:3], kind, skipped)
+
+
+def _locator(src: Path, suffix: str) -> Callable[[int], str]:
+    """Row index -> "FILE, line N" (CSV: after the header; JSONL: from 1; else row/item N)."""
+    if suffix == ".csv":
+        return lambda i: f"{src}, line {i + 2}"
+    if suffix in (".jsonl", ".ndjson"):
+        return lambda i: f"{src}, line {i + 1}"
+    unit = "item" if suffix == "images" else "row"
+    return lambda i: f"{src}, {unit} {i + 1}"
+
+
+_KIND_HINT = {
+    "text": "give --text-column with the column that holds the text",
+    "table": "import a table with the same numeric columns",
+    "images": "import a folder of images",
+}
+
+
+def _check_like_project(s, src: Path, kind: str, recs: list[dict]) -> None:
+    """Refuse samples unlike those already in the project.
+
+    Features are computed for the whole pool at once, so it holds one kind of sample
+    (table rows, texts or images) and every table row has the same numeric columns.
+    """
+    first = s.execute(
+        select(Sample.text, Sample.data, Sample.uri).order_by(Sample.id).limit(1)
+    ).first()
+    if first is None:
+        return
+    if first.text is not None:
+        have = "text"
+    elif first.data is not None:
+        have = "table"
+    elif first.uri is not None:
+        have = "images"
+    else:
+        return
+    if have != kind:
+        raise DataFileError(
+            f"{src}: the project holds {have} samples but this import gives {kind} samples; "
+            f"{_KIND_HINT[have]}. Nothing was imported."
+        )
+    if kind == "table":
+        old, new = list(first.data), list(recs[0]["data"])
+        missing = [c for c in old if c not in new]
+        extra = [c for c in new if c not in old]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing column(s) {shorten(missing, 300)}")
+            if extra:
+                parts.append(f"extra column(s) {shorten(extra, 300)}")
+            raise DataFileError(
+                f"{src}: {' and '.join(parts)} compared with the samples already in the "
+                f"project ({shorten(old, 300)}); import files with the same columns into one "
+                "project. Nothing was imported."
+            )
 
 
 def _now():
@@ -220,8 +356,9 @@ def _now():
 def _table_records(src: Path, id_column, text_column, target, classes, ignore_columns=()):
     import pandas as pd
 
-    df = _read_table(src)
+    df = _read_table(src, id_column)
     cols = [str(c) for c in df.columns]
+    where = _locator(src, src.suffix.lower())
     if df.shape[0] == 0:
         raise DataFileError(f"{src}: no rows to import.")
     for flag, col in (
@@ -233,31 +370,38 @@ def _table_records(src: Path, id_column, text_column, target, classes, ignore_co
             from labelwise.errors import did_you_mean
 
             raise DataFileError(
-                f"{src}: {flag} {col!r} is not a column; the columns are: {', '.join(cols)}."
-                + did_you_mean(col, cols)
+                f"{src}: {flag} {shorten(col)} is not a column; the columns are: "
+                f"{shorten(', '.join(cols), 300)}." + did_you_mean(col, cols)
             )
+    for c in cols:
+        why = text_problem(c)
+        if why:
+            raise DataFileError(f"{src}: the column name {shorten(c)} {why}.")
     if id_column is not None:
         ids = df[id_column]
         if ids.isna().any():
-            line = int(np.flatnonzero(ids.isna().to_numpy())[0]) + 2
-            raise DataFileError(f"{src}, line {line}: the id in {id_column!r} is empty.")
-        uids = [str(v) for v in ids.tolist()]
+            i = int(np.flatnonzero(ids.isna().to_numpy())[0])
+            raise DataFileError(f"{where(i)}: the id in {id_column!r} is empty.")
+        uids = [
+            check_id(v, where=where(i), error=DataFileError) for i, v in enumerate(ids.tolist())
+        ]
         assigned = False
     else:
         uids = [f"{src.stem}-{i + 1}" for i in range(df.shape[0])]
         assigned = True
     y = None
     if target is not None:
-        y = df[target]
-        if classes:
-            bad = [
-                (i, v) for i, v in enumerate(y.tolist()) if not pd.isna(v) and str(v) not in classes
-            ]
-            if bad:
-                i, v = bad[0]
+        y = [None if pd.isna(v) else str(v).strip() or None for v in df[target].tolist()]
+        for i, v in enumerate(y):
+            if v is None:
+                continue
+            why = text_problem(v, max_length=MAX_NAME_LENGTH)
+            if why:
+                raise DataFileError(f"{where(i)}: the label in {target!r} {shorten(v)} {why}.")
+            if classes and v not in classes:
                 raise DataFileError(
-                    f"{src}, line {i + 2}: label {v!r} in {target!r} is not a class of the "
-                    f"project ({', '.join(classes)}); add it or fix the file."
+                    f"{where(i)}: label {shorten(v)} in {target!r} is not a class of the "
+                    f"project ({shorten(', '.join(classes), 300)}); add it or fix the file."
                 )
     dropped = [c for c in (id_column, text_column, target) if c is not None]
     dropped += [c for c in ignore_columns if c in df.columns and c not in dropped]
@@ -267,15 +411,15 @@ def _table_records(src: Path, id_column, text_column, target, classes, ignore_co
         non_numeric = [str(c) for c in rest.columns if not pd.api.types.is_numeric_dtype(rest[c])]
         if non_numeric:
             raise DataFileError(
-                f"{src}: column(s) {non_numeric[:5]} are not numeric; give --text-column for "
-                "text, or drop/encode them."
+                f"{src}: column(s) {shorten(non_numeric[:5], 300)} are not numeric; give "
+                "--text-column for text, or drop/encode them."
             )
         values = rest.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             r, c = (int(v) for v in np.argwhere(bad)[0])
             raise DataFileError(
-                f"{src}, line {r + 2}: column {str(rest.columns[c])!r} is empty, NaN or inf; "
+                f"{where(r)}: column {shorten(str(rest.columns[c]))} is empty, NaN or inf; "
                 "impute or drop it."
             )
         names = [str(c) for c in rest.columns]
@@ -286,7 +430,10 @@ def _table_records(src: Path, id_column, text_column, target, classes, ignore_co
         texts = df[text_column].tolist()
         for i, t in enumerate(texts):
             if not isinstance(t, str) or not t.strip():
-                raise DataFileError(f"{src}, line {i + 2}: the text in {text_column!r} is empty.")
+                raise DataFileError(f"{where(i)}: the text in {text_column!r} is empty.")
+            if "\x00" in t:
+                raise DataFileError(f"{where(i)}: the text in {text_column!r} {text_problem(t)}.")
+        _check_no_nul(rest, where)
         data = [None] * len(uids)
         meta = (
             rest.astype(object).where(rest.notna(), None).to_dict("records")
@@ -295,8 +442,24 @@ def _table_records(src: Path, id_column, text_column, target, classes, ignore_co
         )
     recs = []
     for i, uid in enumerate(uids):
-        label = None if y is None or pd.isna(y.iloc[i]) else str(y.iloc[i])
+        label = None if y is None else y[i]
         recs.append(
             {"uid": uid, "text": texts[i], "data": data[i], "meta": meta[i], "label": label}
         )
     return recs, kind, assigned
+
+
+def _check_no_nul(df, where: Callable[[int], str]) -> None:
+    """Refuse a NUL byte in any text cell kept as metadata (PostgreSQL cannot store it)."""
+    import pandas as pd
+
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col):
+            continue
+        hit = col.map(lambda v: isinstance(v, str) and "\x00" in v).to_numpy(dtype=bool)
+        if hit.any():
+            i = int(np.flatnonzero(hit)[0])
+            raise DataFileError(
+                f"{where(i)}: column {shorten(str(c))} holds a NUL byte (\\x00); remove it."
+            )
