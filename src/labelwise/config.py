@@ -1,6 +1,8 @@
 """The pipeline file: one YAML that describes data, features, model, strategy, stopping, oracle.
 
-Validated with pydantic; an error names the key, the bad value and what is allowed.
+Validated with pydantic; an error names the key, the bad value (cut to a few dozen
+characters) and what is allowed. The file is read with a safe loader that refuses
+YAML alias bombs ("billion laughs"), deep nesting and files over 1 MiB.
 
 Example
 -------
@@ -14,7 +16,9 @@ Example
     model: {name: logreg}
     strategy: {name: weighted, strengths: {margin: 1.0, novelty: 0.3}}
     batch_size: 20
-    stopping: {label_budget: 200, target_metric: 0.97, diminishing_returns: {k: 3, delta: 0.005}}
+    evaluation: {size: 500}    # a random evaluation set, labeled first, never trained on
+    random_share: 0.1          # the random arm: 10 % of each batch drawn at random
+    stopping: {label_budget: 1000, diminishing_returns: {k: 3, delta: 0.01}}
     oracle: {type: simulated}
     outputs: {folder: tickets-out}
 """
@@ -26,9 +30,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from labelwise.errors import InvalidInputError
+from labelwise.errors import InvalidInputError, LabelwiseError, clip, shorten
 
 __all__ = ["Pipeline", "load_pipeline", "PipelineError"]
 
@@ -68,8 +81,9 @@ class StrategyConfig(_Strict):
     """Which strategy selects, with its strengths or parameters."""
 
     name: str = "margin"
-    strengths: dict[str, float] | None = None
+    # params before strengths: strengths may name metadata criteria that params define
     params: dict[str, Any] = Field(default_factory=dict)
+    strengths: dict[str, float] | None = None
 
     @field_validator("name")
     @classmethod
@@ -79,15 +93,46 @@ class StrategyConfig(_Strict):
         if v not in STRATEGIES:
             close = difflib.get_close_matches(v, list(STRATEGIES), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown strategy {v!r}; choose one of {sorted(STRATEGIES)}.{hint}")
+            raise ValueError(
+                f"unknown strategy {shorten(v)}; choose one of {sorted(STRATEGIES)}.{hint}"
+            )
+        return v
+
+    @field_validator("strengths", "params")
+    @classmethod
+    def _takes(cls, v, info: ValidationInfo):
+        """Names the strategy does not read are refused here, not silently ignored."""
+        from labelwise.strategies import get_strategy
+
+        name = info.data.get("name")
+        if name is None or not v:  # the name itself was refused, or nothing to check
+            return v
+        if info.field_name == "strengths":  # as the run passes them: params, then strengths
+            params = {**info.data.get("params", {}), "strengths": v}
+        else:
+            params = v
+        try:
+            get_strategy(name, **params)
+        except LabelwiseError as e:
+            raise ValueError(str(e)) from None
         return v
 
 
 class Diminishing(_Strict):
-    """Stop when the best metric improved by less than delta over the last k rounds."""
+    """Stop on a plateau of the evaluation metric over the last k rounds.
+
+    The gain from k rounds ago, measured on the same evaluation labels, has a 95 %
+    interval; the rule fires once that interval includes zero and stays below delta.
+    """
 
     k: int = Field(3, ge=1)
     delta: float = Field(0.005, ge=0)
+
+
+class EvaluationConfig(_Strict):
+    """The random evaluation set: reserved at the start, labeled first by the oracle."""
+
+    size: int = Field(ge=1)
 
 
 class StoppingConfig(_Strict):
@@ -135,10 +180,18 @@ class Pipeline(_Strict):
     model: ModelConfig = ModelConfig()
     strategy: StrategyConfig = StrategyConfig()
     batch_size: int = Field(20, ge=1)
+    random_share: float = Field(0.0, ge=0, le=1)
+    evaluation: EvaluationConfig | None = None
     seed: int = 0
     stopping: StoppingConfig
     oracle: OracleConfig = OracleConfig()
     outputs: OutputsConfig = OutputsConfig()
+    _source: str = PrivateAttr("the pipeline file")
+
+    @property
+    def source(self) -> str:
+        """The file this pipeline was read from, for error messages."""
+        return self._source
 
     @model_validator(mode="after")
     def _oracle_needs(self):
@@ -162,18 +215,115 @@ def _fields_at(loc: tuple) -> list[str]:
 
 
 def _describe(err: dict, source: str) -> str:
-    loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+    # every user value echoed here (keys too) goes through shorten(): bounded length and work
+    loc = tuple(err["loc"])
     key = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         allowed = _fields_at(loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"{source}: unknown key {key!r}.{hint} Allowed here: {', '.join(allowed)}."
+        return f"{source}: unknown key {shorten(key)}.{hint} Allowed here: {', '.join(allowed)}."
     if err["type"] == "missing":
-        return f"{source}: missing key {key!r}."
+        return f"{source}: missing key {shorten(key)}."
     value = err.get("input")
     msg = err["msg"].removeprefix("Value error, ")
-    return f"{source}: {key} = {value!r}: {msg}"
+    return f"{source}: {clip(key, 80)} = {shorten(value)}: {clip(msg, 1000)}"
+
+
+#: Limits of the pipeline file's reader: a pipeline is a few dozen lines.
+MAX_FILE_BYTES = 1 << 20
+MAX_ALIASES = 100
+MAX_NODES = 10_000  # nodes of the document with every alias expanded
+MAX_DEPTH = 50
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, mark):
+        super().__init__(message)
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses alias bombs, recursive aliases and deep nesting.
+
+    PyYAML shares an aliased node instead of copying it, so a "billion laughs" file
+    loads small, but anything that walks the result (validation, ``repr`` in a
+    message) walks the billion. While composing, this counts the size and depth of
+    every node with aliases expanded and stops at :data:`MAX_NODES` /
+    :data:`MAX_DEPTH`, and at :data:`MAX_ALIASES` aliases.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Refused(f"more than {MAX_ALIASES} aliases (*name)", event.start_mark)
+            node = self.anchors.get(event.anchor)
+            if node is not None and id(node) not in self._sizes:
+                raise _Refused(
+                    f"alias *{clip(event.anchor)} refers to a node that contains it",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
+                )
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        known = [self._sizes[id(c)] for c in children]
+        size = 1 + sum(k[0] for k in known)
+        height = 1 + max((k[1] for k in known), default=0)
+        if size > MAX_NODES or height > MAX_DEPTH:
+            raise _Refused(
+                f"with its aliases (*name) expanded, this node holds over {MAX_NODES:,} "
+                f"values or {MAX_DEPTH} levels; a pipeline file needs a few dozen",
+                node.start_mark,
+            )
+        self._sizes[id(node)] = (size, height)
+        return node
+
+
+def _read_yaml(path: Path):
+    if not path.is_file():
+        raise PipelineError(f"pipeline file {path} is not a file.")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise PipelineError(
+            f"{path}: {size:,} bytes; a pipeline file is at most {MAX_FILE_BYTES:,} bytes."
+        )
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise PipelineError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8.") from None
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except _Refused as e:
+        raise PipelineError(f"{path}, line {e.mark.line + 1}: refused: {e}.") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise PipelineError(f"{path}{where}: not valid YAML ({clip(str(problem), 200)}).") from None
+    finally:
+        loader.dispose()
 
 
 def load_pipeline(path: str | Path) -> Pipeline:
@@ -181,14 +331,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"pipeline file {path} not found.")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise PipelineError(
-            f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})."
-        ) from None
+    raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: the file must be a mapping of keys (project, data, ...).")
     try:
@@ -197,11 +340,12 @@ def load_pipeline(path: str | Path) -> Pipeline:
         errs = e.errors()
         more = f" (and {len(errs) - 1} more problem(s))" if len(errs) > 1 else ""
         raise PipelineError(_describe(errs[0], str(path)) + more) from None
+    cfg._source = str(path)
     base = path.parent
     cfg.project = base / cfg.project
     cfg.data.path = base / cfg.data.path
     if not cfg.data.path.exists():  # fail before any project folder is created
-        raise PipelineError(f"{path}: data.path = {str(cfg.data.path)!r}: file not found.")
+        raise PipelineError(f"{path}: data.path = {shorten(str(cfg.data.path))}: file not found.")
     cfg.outputs.folder = base / cfg.outputs.folder
     if cfg.oracle.folder is not None:
         cfg.oracle.folder = base / cfg.oracle.folder

@@ -11,6 +11,12 @@ A strategy is a scorer plus a selector plus what it needs from the loop:
 The loop computes exactly what ``needs`` lists and hands it over in a
 :class:`QueryContext`; the strategy returns a :class:`Selection` that keeps,
 for every pick, its raw and normalised criterion values and a one-line reason.
+
+Parameters (``uncertainty="entropy"``, ``strengths={...}``) reach a strategy by
+name through :func:`get_strategy` / :meth:`Strategy.with_params`, from Python,
+the CLI and the pipeline YAML alike; each strategy declares the names it reads
+(``param_names``, its signature), and any other name is refused there, with a
+did-you-mean, instead of being silently ignored.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from labelwise.errors import (
     MissingRequirementError,
     UnknownNameError,
     did_you_mean,
+    shorten,
 )
 from labelwise.strategies import _committee as C
 from labelwise.strategies import _uncertainty as U
@@ -190,17 +197,28 @@ class Strategy:
     params: Mapping = field(default_factory=dict)
     task: str = "classification"
     cost_aware: bool = False
+    param_names: frozenset[str] = frozenset()
 
     def with_params(self, **params) -> Strategy:
-        """Return a copy with parameters (e.g. ``uncertainty="entropy"``) changed."""
+        """Return a copy with parameters (e.g. ``uncertainty="entropy"``) changed.
+
+        Raises
+        ------
+        InvalidInputError
+            A name the strategy does not read (see ``param_names``), or a value it
+            cannot use (an unknown criterion in ``strengths``, a bad ``n_clusters``).
+        """
+        merged = {**self.params, **params}
+        _check_params(self, merged)
         return Strategy(
             self.name,
             self.needs,
             self.summary,
             self.query_fn,
-            {**self.params, **params},
+            merged,
             self.task,
             self.cost_aware,
+            self.param_names,
         )
 
     def query(self, context: QueryContext, batch_size: int, random_state=None) -> Selection:
@@ -244,14 +262,78 @@ _NEED_HINT = {
 }
 
 
-def _uncertainty(ctx: QueryContext, params: Mapping) -> tuple[str, np.ndarray]:
-    name = params.get("uncertainty", "margin")
-    if name not in UNCERTAINTY_SCORERS:
+def _check_uncertainty(name) -> str:
+    if not isinstance(name, str) or name not in UNCERTAINTY_SCORERS:
         raise UnknownNameError(
-            f"unknown uncertainty scorer {name!r}; choose one of {sorted(UNCERTAINTY_SCORERS)}."
-            + did_you_mean(name, UNCERTAINTY_SCORERS)
+            f"unknown uncertainty scorer {shorten(name)}; choose one of "
+            f"{sorted(UNCERTAINTY_SCORERS)}." + did_you_mean(str(name), UNCERTAINTY_SCORERS)
         )
+    return name
+
+
+def _uncertainty(ctx: QueryContext, params: Mapping) -> tuple[str, np.ndarray]:
+    name = _check_uncertainty(params.get("uncertainty", "margin"))
     return name, UNCERTAINTY_SCORERS[name](ctx.proba)
+
+
+def _known_criteria(params: Mapping) -> list[str]:
+    """Criterion names ``criteria`` and ``strengths`` may use (metadata columns included)."""
+    meta = params.get("metadata") or {}
+    return [*UNCERTAINTY_SCORERS, "novelty", "diversity", *meta]
+
+
+def _check_params(strategy: Strategy, params: Mapping) -> None:
+    """Refuse parameter names a strategy does not read, and values it cannot use."""
+    allowed = sorted(strategy.param_names)
+    for key in params:
+        if key not in strategy.param_names:
+            takes = f"its parameters are {', '.join(allowed)}" if allowed else "it takes none"
+            raise InvalidInputError(
+                f"strategy {strategy.name!r} has no parameter {shorten(key)}; {takes}."
+                + did_you_mean(str(key), allowed)
+            )
+    if "metadata" in params and not isinstance(params["metadata"] or {}, Mapping):
+        raise InvalidInputError("metadata must map criterion names to one value per sample.")
+    known = _known_criteria(params)
+    if "uncertainty" in params:
+        _check_uncertainty(params["uncertainty"])
+    if params.get("strengths") is not None:
+        strengths = params["strengths"]
+        if not isinstance(strengths, Mapping):
+            raise InvalidInputError(
+                f"strengths must map criterion names to numbers, got {shorten(strengths)}."
+            )
+        for c, v in strengths.items():
+            if c not in known and c != "cost":
+                raise UnknownNameError(
+                    f"strengths: unknown criterion {shorten(c)}; choose from "
+                    f"{', '.join(known)}." + did_you_mean(str(c), known)
+                )
+            if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+                raise InvalidInputError(
+                    f"strengths: {c} = {shorten(v)} is not a number; give e.g. {c}: 1.0."
+                )
+    if params.get("criteria") is not None:
+        criteria = params["criteria"]
+        if isinstance(criteria, str) or not isinstance(criteria, list | tuple):
+            raise InvalidInputError(
+                f"criteria must be a list of criterion names, got {shorten(criteria)}."
+            )
+        for c in criteria:
+            if c not in known:
+                raise UnknownNameError(
+                    f"criteria: unknown criterion {shorten(c)}; choose from "
+                    f"{', '.join(known)}." + did_you_mean(str(c), known)
+                )
+    for key in ("n_clusters", "n_candidates", "n_eval"):
+        v = params.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
+            raise InvalidInputError(f"{key} must be a positive integer, got {shorten(v)}.")
+    v = params.get("cost_lambda")
+    if v is not None and (
+        isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v)
+    ):
+        raise InvalidInputError(f"cost_lambda must be a number, got {shorten(v)}.")
 
 
 def cost_adjusted(scores: np.ndarray, cost: np.ndarray, cost_lambda: float) -> np.ndarray:
@@ -339,9 +421,9 @@ def _criteria(ctx, params, rng, default: tuple[str, ...]) -> dict[str, np.ndarra
         elif c in (params.get("metadata") or {}):
             out[c] = np.asarray(params["metadata"][c], dtype=np.float64)[ctx.candidates]
         else:
-            known = [*UNCERTAINTY_SCORERS, "novelty", "diversity", *(params.get("metadata") or {})]
+            known = _known_criteria(params)
             raise UnknownNameError(
-                f"unknown criterion {c!r}; choose from {known}." + did_you_mean(c, known)
+                f"unknown criterion {shorten(c)}; choose from {known}." + did_you_mean(c, known)
             )
     return out
 
@@ -432,9 +514,11 @@ def _density_query(name: str, fn):
 def _build() -> dict[str, Strategy]:
     reg: dict[str, Strategy] = {}
 
-    def add(name, needs, summary, fn, task="classification"):
+    def add(name, needs, summary, fn, task="classification", params=()):
         top_k_based = fn.__name__ == "query" or name == "weighted"
-        reg[name] = Strategy(name, frozenset(needs), summary, fn, {}, task, top_k_based)
+        # a top-k strategy ranks by score / cost**cost_lambda when given a cost
+        names = frozenset(params) | ({"cost_lambda"} if top_k_based else set())
+        reg[name] = Strategy(name, frozenset(needs), summary, fn, {}, task, top_k_based, names)
 
     lines = {
         "least_confidence": "1 - p1: the model's top class is least probable",
@@ -459,6 +543,7 @@ def _build() -> dict[str, Strategy]:
         {"model", "labeled", "proba", "X"},
         "refit per candidate and label: largest expected drop of the future log loss",
         _expected_error_reduction,
+        params=("n_candidates", "loss", "n_eval", "prefilter", "refit"),
     )
     add(
         "information_density",
@@ -507,6 +592,7 @@ def _build() -> dict[str, Strategy]:
         {"X", "labeled", "proba"},
         "uncertainty vs distance to labeled + chosen, weighted by the unlabeled share",
         _ranked_batch,
+        params=("uncertainty",),
     )
     add("badge", {"X", "proba"}, "k-means++ seeding on gradient embeddings (BADGE)", _badge)
     add(
@@ -578,36 +664,42 @@ def _build() -> dict[str, Strategy]:
         "k-means (K = classes), the same number per cluster, nearest the centre first",
         _kmeans_equal,
         task="any",
+        params=("n_clusters",),
     )
     add(
         "kmeans_proportional",
         {"X", "proba"},
         "k-means on candidates, picks per cluster by size, most uncertain first",
         _kmeans_proportional,
+        params=("uncertainty", "n_clusters"),
     )
     add(
         "iterative_proximity",
         {"X", "proba"},
         "uncertainty plus a [-0.3, 0.3] bonus for distance from the batch so far",
         _iterative_proximity,
+        params=("uncertainty",),
     )
     add(
         "weighted",
         {"X", "labeled", "proba"},
         "rank-normalised criteria with strengths (default margin 1.0, novelty 0.5)",
         _weighted,
+        params=("strengths", "metadata", "n_clusters"),
     )
     add(
         "intersection",
         {"X", "labeled", "proba"},
         "in the top set of margin, diversity and novelty at once, widened until full",
         _intersection,
+        params=("criteria", "metadata", "n_clusters"),
     )
     add(
         "class_balance",
         {"proba"},
         "equal share per predicted class (or given ratios), most uncertain first",
         _class_balance,
+        params=("uncertainty", "target"),
     )
     return reg
 
@@ -640,8 +732,8 @@ def get_strategy(name: str, **params) -> Strategy:
     """
     if name not in STRATEGIES:
         raise UnknownNameError(
-            f"unknown strategy {name!r}; run 'labelwise strategies' for the list."
-            + did_you_mean(name, STRATEGIES)
+            f"unknown strategy {shorten(name)}; run 'labelwise strategies' for the list."
+            + did_you_mean(str(name), STRATEGIES)
         )
     s = STRATEGIES[name]
     return s.with_params(**params) if params else s
