@@ -20,6 +20,8 @@ def test_public_api():
             "crowdlab_consensus",
             "crowdlab_annotator_quality",
             "find_label_issues",
+            "issues_from_proba",
+            "out_of_fold_proba",
             "relabel_or_new",
         ]
     )

@@ -29,6 +29,7 @@ ADM = frozenset({"admin"})
 ACCESS = {
     "POST /api/logout": ANY,
     "GET /api/me": ANY,
+    "GET /api/label": ANN,
     "GET /api/next": ANN,
     "POST /api/submit": ANN,
     "POST /api/skip": ANN,
@@ -37,12 +38,13 @@ ACCESS = {
     "POST /api/review/{label_id}": REV,
     "GET /api/dashboard": REV,
     "GET /api/dashboard/baseline": REV,
-    "GET /api/samples": REV,
+    "GET /api/explorer": REV,
     "GET /api/samples/{sample_id}": REV,
     "GET /api/map": REV,
     "GET /api/quality": REV,
-    "GET /api/label-issues": REV,
-    "POST /api/label-issues/queue": REV,
+    "GET /api/issues": REV,
+    "POST /api/issues/queue": REV,
+    "GET /api/audit": ADM,
     "GET /api/users": ADM,
     "POST /api/users": ADM,
     "PATCH /api/users/{name}": ADM,
@@ -54,6 +56,7 @@ ACCESS = {
     "GET /api/queue": ADM,
     "POST /api/queue/settings": ADM,
     "POST /api/queue/assign": ADM,
+    "POST /api/queue/release": ADM,
     "POST /api/gold": ADM,
     "POST /api/rounds": ADM,
     "GET /": ANY,
@@ -67,6 +70,7 @@ ACCESS = {
     "GET /admin/users": ADM,
     "GET /admin/classes": ADM,
     "GET /admin/queue": ADM,
+    "GET /admin/audit": ADM,
     "GET /media/{sample_id}": ANY,  # annotators: only samples assigned to them (tested below)
     "GET /media/files/{path:path}": REV,
 }
@@ -313,7 +317,7 @@ def test_logout_ends_the_session_for_the_old_cookie_too(app, as_user):
     old = TestClient(app, cookies={COOKIE: token}, headers={CSRF_HEADER: csrf})
     assert old.get("/api/me").status_code == 401
     assert old.get("/api/review").status_code == 401
-    assert old.post("/api/label-issues/queue", json={"top": 1}).status_code == 401
+    assert old.post("/api/issues/queue", json={"top": 1}).status_code == 401
     r = old.get("/review", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 

@@ -12,14 +12,17 @@ from labelwise.annotate._ontology import (
     retire_class,
 )
 from labelwise.annotate._queue import (
+    LEASE_MINUTES,
     QueueSettings,
     add_gold,
     assign,
     enqueue,
     get_settings,
+    holders,
     item_payload,
     next_item,
     queue_counts,
+    release,
     sample_payload,
     set_settings,
     skip,
@@ -40,6 +43,7 @@ from labelwise.annotate._users import (
 )
 
 __all__ = [
+    "LEASE_MINUTES",
     "ROLES",
     "QueueSettings",
     "SessionInfo",
@@ -54,12 +58,14 @@ __all__ = [
     "enqueue",
     "flag_issues",
     "get_settings",
+    "holders",
     "item_payload",
     "list_users",
     "merge_classes",
     "next_item",
     "open_session",
     "queue_counts",
+    "release",
     "rename_class",
     "retire_class",
     "review_queue",

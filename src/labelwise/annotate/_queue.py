@@ -7,12 +7,24 @@ assignment: relabels first, then in selection order. Claiming runs in one
 transaction (``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), so two annotators never get the same assignment, and nobody gets two
 assignments of the same sample.
+
+Held work has a *lease* (``lease_minutes``, 30 by default; ``serve --lease-minutes``).
+It starts when an item is handed out and is renewed whenever its holder labels, skips
+or undoes. An item held past its lease goes to the next person who asks for work:
+the old assignment becomes ``expired`` and the holder's late submit of it gets a 409
+("your lease on this item expired"). Until someone else takes it, the holder may
+still submit it: the lease only gives way when someone else needs the item. An
+admin can hand back everything a user holds (:func:`release`); so does disabling a
+user or taking away their labeling role. Released and expired assignments stay in
+the table, and a fresh assignment of the same sample is created, so the history of
+who held what is kept.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import and_, exists, func, insert, select, update
@@ -30,25 +42,36 @@ from labelwise.store._models import (
     Round,
     Sample,
     SelectionRow,
-    now,
+    User,
 )
+from labelwise.store._models import now as utcnow
 from labelwise.store._project import CHUNK as _CHUNK
 from labelwise.store._project import ids_of
 
 __all__ = [
+    "LEASE_MINUTES",
     "QueueSettings",
     "add_gold",
     "assign",
     "enqueue",
     "get_settings",
+    "holders",
     "next_item",
     "queue_counts",
+    "release",
     "sample_payload",
     "set_settings",
     "skip",
     "submit",
     "undo",
 ]
+
+LEASE_MINUTES = 30.0
+"""How long an item may be held without a label before someone else may take it."""
+LAPSED = ("released", "expired")
+"""Assignments that ended without a label or a refusal: the work went back to the queue."""
+REVIEWABLE = ("accepted", "overlap")
+"""Label statuses a reviewer decides on; a withdrawn or superseded label is not one."""
 
 
 @dataclass
@@ -127,10 +150,15 @@ def _suggestions(project: Project, sample_ids: list[int]) -> dict[int, dict]:
 
 
 def enqueue(project: Project, *, actor: str | None = None) -> int:
-    """Queue every selected sample that has no label and no assignment yet.
+    """Queue every selected or evaluation sample that has no label and no assignment yet.
 
     A seeded share (``overlap_fraction``) of each round's samples gets ``overlap_k``
-    assignments, one per person. Returns how many assignments were created.
+    assignments, one per person. Samples of the random evaluation set are queued
+    like any other (kind ``label``, the latest round's number), at seeded random
+    places among the round's samples, so annotators cannot tell them apart; they
+    carry no model pre-label, which would pull their labels toward the model's
+    answers and flatter its measured accuracy. Returns how many assignments were
+    created.
     """
     settings = get_settings(project)
     with project.session() as s:
@@ -144,7 +172,17 @@ def enqueue(project: Project, *, actor: str | None = None) -> int:
             .where(~has_assignment, ~accepted)
             .order_by(Round.number, SelectionRow.position)
         ).all()
-    if not todo:
+        eval_todo = s.scalars(
+            select(Sample.id)
+            .where(
+                Sample.split == "eval",
+                ~exists().where(Assignment.sample_id == Sample.id),
+                ~exists().where(and_(Label.sample_id == Sample.id, Label.status == "accepted")),
+            )
+            .order_by(Sample.id)
+        ).all()
+        latest_round = s.scalar(select(func.max(Round.number))) or 1
+    if not todo and not eval_todo:
         return 0
     try:
         hints = _suggestions(project, [r[0] for r in todo])
@@ -152,10 +190,11 @@ def enqueue(project: Project, *, actor: str | None = None) -> int:
         project.log("queue.suggestions_failed", {"error": str(e)[:300]}, actor)
         hints = {}
     rows = []
-    stamp = now()
+    stamp = utcnow()
     by_round: dict[int, list[int]] = {}
     for sid, rnd in todo:
         by_round.setdefault(rnd, []).append(sid)
+    by_round = _mix_in_eval(by_round, list(eval_todo), latest_round)
     for rnd, sids in by_round.items():
         rng = np.random.default_rng(rnd)
         n_overlap = math.ceil(settings.overlap_fraction * len(sids))
@@ -195,6 +234,20 @@ def enqueue(project: Project, *, actor: str | None = None) -> int:
     return len(rows)
 
 
+def _mix_in_eval(by_round: dict[int, list[int]], eval_sids: list[int], latest: int) -> dict:
+    """Put evaluation samples at seeded random places among the latest round's samples."""
+    if not eval_sids:
+        return by_round
+    rnd = max(by_round, default=latest)
+    picks = by_round.get(rnd, [])
+    rng = np.random.default_rng([rnd, len(eval_sids)])
+    n = len(picks) + len(eval_sids)
+    is_eval = np.zeros(n, dtype=bool)
+    is_eval[rng.choice(n, size=len(eval_sids), replace=False)] = True
+    ev, pk = iter(rng.permutation(eval_sids).tolist()), iter(picks)  # picks keep their order
+    return {**by_round, rnd: [next(ev) if e else next(pk) for e in is_eval.tolist()]}
+
+
 def assign(
     project: Project, annotators: list[str], *, n: int | None = None, actor: str | None = None
 ) -> dict[str, int]:
@@ -202,8 +255,6 @@ def assign(
 
     Overlap slots of one sample go to different people.
     """
-    from labelwise.store._models import User
-
     if not annotators:
         raise InvalidInputError("name at least one annotator to assign work to.")
     enqueue(project, actor=actor)
@@ -230,13 +281,15 @@ def assign(
         taken: dict[int, set[str]] = {}
         for sid, who in s.execute(
             select(Assignment.sample_id, Assignment.annotator).where(
-                Assignment.sample_id.in_(queued_samples), Assignment.annotator.is_not(None)
+                Assignment.sample_id.in_(queued_samples),
+                Assignment.annotator.is_not(None),
+                Assignment.status.not_in(LAPSED),
             )
         ).all():
             taken.setdefault(sid, set()).add(who)
         counts = {a: 0 for a in annotators}
         turn = 0
-        stamp = now()
+        stamp = utcnow()
         done = 0
         changes: list[dict] = []
         for aid, sid in queued:
@@ -263,6 +316,9 @@ def assign(
 
 def add_gold(project: Project, answers: dict[str, str], *, actor: str | None = None) -> int:
     """Make samples gold (control) samples with these known answers (uid -> class)."""
+    from labelwise._validation import normalize_id
+
+    answers = {normalize_id(u): str(v).strip() for u, v in answers.items()}  # as at import
     classes = set(project.classes())
     bad = {u: v for u, v in answers.items() if v not in classes}
     if bad:
@@ -315,9 +371,37 @@ def _gold_due(s, user: str, rate: float) -> int | None:
     )
 
 
-def _claim(s, user: str, settings: QueueSettings) -> int | None:
+def check_lease(lease_minutes: float) -> float:
+    """The lease in minutes, checked: a number above 0 (at most a year)."""
+    try:
+        value = float(lease_minutes)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 525_600):
+        raise InvalidInputError(
+            f"the lease must be more than 0 and at most 525600 minutes (a year), "
+            f"got {lease_minutes!r}; set it with 'serve --lease-minutes M'."
+        )
+    return value
+
+
+def _cutoff(lease_minutes: float, at: datetime) -> datetime:
+    """Held items assigned (or renewed) before this moment are past their lease."""
+    return at - timedelta(minutes=check_lease(lease_minutes))
+
+
+def _renew(s, user: str, at: datetime) -> None:
+    """The holder is here: the lease on everything they hold starts again."""
+    s.execute(
+        update(Assignment)
+        .where(Assignment.annotator == user, Assignment.status == "assigned")
+        .values(assigned_at=at)
+    )
+
+
+def _claim(s, user: str, settings: QueueSettings, at: datetime, lease_minutes: float):
     gold = _gold_due(s, user, settings.gold_rate)
-    stamp = now()
+    stamp = at
     if gold is not None:
         a = Assignment(
             sample_id=gold,
@@ -332,25 +416,88 @@ def _claim(s, user: str, settings: QueueSettings) -> int | None:
         s.flush()
         return a.id
     mine = aliased(Assignment)
-    pick = s.scalar(
-        select(Assignment.id)
-        .where(
-            Assignment.status == "queued",
-            Assignment.annotator.is_(None),
-            ~exists().where(and_(mine.sample_id == Assignment.sample_id, mine.annotator == user)),
+    not_mine = ~exists().where(  # lapsed work (released, expired) may come back to them
+        and_(
+            mine.sample_id == Assignment.sample_id,
+            mine.annotator == user,
+            mine.status.not_in(LAPSED),
         )
-        .order_by(Assignment.priority, Assignment.id)
+    )
+    order = (Assignment.priority, Assignment.id)
+    pick = s.execute(
+        select(Assignment.id, Assignment.priority)
+        .where(Assignment.status == "queued", Assignment.annotator.is_(None), not_mine)
+        .order_by(*order)
         .limit(1)
         .with_for_update(skip_locked=True, of=Assignment)
-    )
+    ).first()
+    # work held by someone else past its lease is free again (gold is per person: never)
+    cutoff = _cutoff(lease_minutes, at)
+    stale = s.execute(
+        select(Assignment.id, Assignment.priority)
+        .where(
+            Assignment.status == "assigned",
+            Assignment.kind != "gold",
+            Assignment.assigned_at < cutoff,
+            not_mine,
+        )
+        .order_by(*order)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Assignment)
+    ).first()
+    if stale is not None and (pick is None or tuple(stale) < tuple(pick)):
+        return _take_over(s, stale.id, user, stamp, cutoff, lease_minutes)
     if pick is None:
         return None
     got = s.execute(
         update(Assignment)
-        .where(Assignment.id == pick, Assignment.status == "queued")
+        .where(Assignment.id == pick.id, Assignment.status == "queued")
         .values(annotator=user, status="assigned", assigned_at=stamp)
     )
-    return pick if got.rowcount == 1 else None
+    return pick.id if got.rowcount == 1 else None
+
+
+def _take_over(s, old_id: int, user: str, stamp, cutoff, lease_minutes: float) -> int | None:
+    """End an expired lease: the old assignment is ``expired``, a new one is ``user``'s."""
+    got = s.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == old_id,
+            Assignment.status == "assigned",
+            Assignment.assigned_at < cutoff,
+        )
+        .values(status="expired", done_at=stamp)
+    )
+    if got.rowcount != 1:
+        return None  # its holder came back meanwhile
+    old = s.get(Assignment, old_id)
+    new = Assignment(
+        sample_id=old.sample_id,
+        annotator=user,
+        kind=old.kind,
+        status="assigned",
+        priority=old.priority,
+        round=old.round,
+        note=old.note,
+        suggestion=old.suggestion,
+        created_at=stamp,
+        assigned_at=stamp,
+    )
+    s.add(new)
+    s.flush()
+    s.add(
+        Event(
+            kind="queue.lease_expired",
+            actor=user,
+            payload={
+                "assignment_id": old.id,
+                "holder": old.annotator,
+                "new_assignment_id": new.id,
+                "lease_minutes": lease_minutes,
+            },
+        )
+    )
+    return new.id
 
 
 def _open_for(s, user: str) -> Assignment | None:
@@ -362,21 +509,46 @@ def _open_for(s, user: str) -> Assignment | None:
     ).first()
 
 
-def next_item(project: Project, user: str) -> dict | None:
-    """The next piece of work for ``user`` (claiming one when they hold none), or None."""
+def next_item(
+    project: Project,
+    user: str,
+    *,
+    lease_minutes: float = LEASE_MINUTES,
+    now: datetime | None = None,
+) -> dict | None:
+    """The next piece of work for ``user`` (claiming one when they hold none), or None.
+
+    ``now`` (default: the clock) is when the request happens; work others have held
+    longer than ``lease_minutes`` without labeling it may be handed to ``user``.
+    """
+    at = _moment(now)
+    check_lease(lease_minutes)
     with project.session() as s:
         mine = _open_for(s, user)
+    if mine is not None and mine.assigned_at is not None:
+        # coming back late: renew the lease (a write at most once per half lease)
+        if at - mine.assigned_at > timedelta(minutes=lease_minutes / 2):
+            with transaction(project.session) as s:
+                _renew(s, user, at)
+                mine = _open_for(s, user)
     if mine is None:
         settings = get_settings(project)
         for attempt in range(2):
             with transaction(project.session) as s:
-                if _claim(s, user, settings) is not None:
+                if _claim(s, user, settings, at, lease_minutes) is not None:
                     mine = _open_for(s, user)
             if mine is not None or attempt or not enqueue(project):
                 break  # the second try follows a successful enqueue only
     if mine is None:
         return None
     return item_payload(project, mine)
+
+
+def _moment(now: datetime | None) -> datetime:
+    """``now`` as an aware UTC time (a naive one is taken as UTC); the clock when None."""
+    if now is None:
+        return utcnow()
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
 def item_payload(project: Project, a: Assignment) -> dict:
@@ -451,6 +623,17 @@ def _owned(s, assignment_id: int, user: str) -> Assignment:
         raise NotFoundError(f"no assignment {assignment_id}.")
     if a.annotator != user:
         raise ConflictError(f"assignment {assignment_id} is not assigned to you.")
+    if a.status == "expired":
+        raise ConflictError(
+            f"your lease on this item expired (assignment {assignment_id}): you held it past "
+            "the lease without a label and it went to someone else; nothing was saved. "
+            "Ask for the next item."
+        )
+    if a.status == "released":
+        raise ConflictError(
+            f"assignment {assignment_id} was released back to the queue by an admin; "
+            "nothing was saved. Ask for the next item."
+        )
     if a.status != "assigned":
         raise ConflictError(f"assignment {assignment_id} is already {a.status}.")
     return a
@@ -465,12 +648,16 @@ def submit(
     unsure: bool = False,
     comment: str | None = None,
     duration: float | None = None,
+    now: datetime | None = None,
 ) -> dict:
     """Record ``user``'s label for an assignment; exactly once, never lost.
 
     The first label of a sample becomes its accepted label (pending review); a second
     person's label on an overlap sample is kept as ``overlap`` for agreement; a
-    gold answer is kept as ``gold`` and never changes the sample's label.
+    gold answer is kept as ``gold`` and never changes the sample's label. An
+    assignment that went to someone else after its lease expired is refused (409);
+    one still held (even past its lease) is accepted, and renews the lease on the
+    rest of ``user``'s work.
     """
     label = (label or "").strip()
     if comment is not None and len(comment) > 5000:
@@ -501,7 +688,7 @@ def submit(
             status = "accepted"
         else:
             status = "overlap"
-        stamp = now()
+        stamp = _moment(now)
         row = Label(
             sample_id=a.sample_id,
             value=label,
@@ -518,6 +705,7 @@ def submit(
         s.add(row)
         a.status = "done"
         a.done_at = stamp
+        _renew(s, user, stamp)
         s.flush()
         s.add(
             Event(
@@ -529,12 +717,14 @@ def submit(
     return {"label_id": row.id, "status": status, "assignment_id": a.id}
 
 
-def skip(project: Project, user: str, assignment_id: int) -> None:
+def skip(project: Project, user: str, assignment_id: int, *, now: datetime | None = None) -> None:
     """Give the sample back: someone else gets it (never the same person again)."""
+    stamp = _moment(now)
     with transaction(project.session) as s:
         a = _owned(s, assignment_id, user)
         a.status = "skipped"
-        a.done_at = now()
+        a.done_at = stamp
+        _renew(s, user, stamp)
         if a.kind != "gold":
             s.add(
                 Assignment(
@@ -550,8 +740,12 @@ def skip(project: Project, user: str, assignment_id: int) -> None:
         s.add(Event(kind="label.skip", actor=user, payload={"assignment_id": a.id}))
 
 
-def undo(project: Project, user: str) -> dict:
-    """Take back ``user``'s latest label (not yet reviewed); its item becomes theirs again."""
+def undo(project: Project, user: str, *, now: datetime | None = None) -> dict:
+    """Take back ``user``'s latest label (not yet reviewed); its item becomes theirs again.
+
+    The label leaves the review queue; the item comes back first, with a fresh lease.
+    """
+    stamp = _moment(now)
     with transaction(project.session) as s:
         row = s.scalars(
             select(Label)
@@ -573,6 +767,7 @@ def undo(project: Project, user: str) -> dict:
             )
         was_accepted = row.status == "accepted"
         row.status = "withdrawn"
+        row.review_status = None  # nothing left to review: it must leave the review queue
         s.flush()
         if was_accepted:  # an overlap label of someone else becomes the label
             other = s.scalars(
@@ -584,9 +779,11 @@ def undo(project: Project, user: str) -> dict:
             if other is not None:
                 other.status = "accepted"
         a = s.get(Assignment, row.assignment_id) if row.assignment_id else None
+        _renew(s, user, stamp)
         if a is not None:
             a.status = "assigned"
             a.done_at = None
+            a.assigned_at = stamp  # a fresh lease: the old one may be long past
             a.priority = -1  # it comes back first
         s.add(Event(kind="label.undo", actor=user, payload={"label_id": row.id}))
     if a is None:
@@ -605,7 +802,10 @@ def queue_counts(project: Project) -> dict:
         review = dict(
             s.execute(
                 select(Label.review_status, func.count())
-                .where(Label.review_status.in_(("pending", "flagged")))
+                .where(
+                    Label.review_status.in_(("pending", "flagged")),
+                    Label.status.in_(REVIEWABLE),
+                )
                 .group_by(Label.review_status)
             ).all()
         )
@@ -627,8 +827,129 @@ def queue_counts(project: Project) -> dict:
         "assigned": by_status.get("assigned", 0),
         "done": by_status.get("done", 0),
         "skipped": by_status.get("skipped", 0),
+        "expired": by_status.get("expired", 0),
+        "released": by_status.get("released", 0),
         "relabel": relabel,
         "review_pending": review.get("pending", 0),
         "review_flagged": review.get("flagged", 0),
         "assigned_per_user": per_user,
     }
+
+
+def holders(project: Project, *, lease_minutes: float = LEASE_MINUTES) -> list[dict]:
+    """Who holds work: every user holding items, and every active annotator.
+
+    Each row: ``name``, ``role``, ``active``, ``held`` (items assigned to them now) and
+    ``overdue`` (of those, how many are past the lease: the next person asking for
+    work may take them).
+    """
+    cutoff = _cutoff(lease_minutes, utcnow())
+    with project.session() as s:
+        users = s.execute(select(User.name, User.role, User.active).order_by(User.id)).all()
+        held = dict(
+            s.execute(
+                select(Assignment.annotator, func.count())
+                .where(Assignment.status == "assigned")
+                .group_by(Assignment.annotator)
+            ).all()
+        )
+        overdue = dict(
+            s.execute(
+                select(Assignment.annotator, func.count())
+                .where(
+                    Assignment.status == "assigned",
+                    Assignment.kind != "gold",
+                    Assignment.assigned_at < cutoff,
+                )
+                .group_by(Assignment.annotator)
+            ).all()
+        )
+    return [
+        {
+            "name": name,
+            "role": role,
+            "active": active,
+            "held": held.get(name, 0),
+            "overdue": overdue.get(name, 0),
+        }
+        for name, role, active in users
+        if held.get(name) or (active and role == "annotator")
+    ]
+
+
+def release(
+    project: Project, annotator: str, *, actor: str | None = None, now: datetime | None = None
+) -> int:
+    """Hand everything ``annotator`` holds back to the queue; returns how many items.
+
+    Each held assignment becomes ``released`` and a queued copy takes its place at the
+    front of the queue (a gold item is only released: gold is per person). The
+    holder's later submit of a released item gets a 409. Logged as ``queue.release``.
+    """
+    with transaction(project.session) as s:
+        if s.scalar(select(User.id).where(User.name == annotator)) is None:
+            raise NotFoundError(f"no user named {annotator!r}.")
+        ids = release_held(s, annotator, reason="admin", actor=actor, now=now)
+        if not ids:  # an admin's action is logged even when there was nothing to hand back
+            s.add(
+                Event(
+                    kind="queue.release",
+                    actor=actor,
+                    payload={"annotator": annotator, "n": 0, "reason": "admin"},
+                )
+            )
+    return len(ids)
+
+
+def release_held(
+    s, annotator: str, *, reason: str, actor: str | None = None, now: datetime | None = None
+) -> list[int]:
+    """In the open transaction ``s``: release what ``annotator`` holds; the ids released."""
+    stamp = _moment(now)
+    held = s.execute(
+        select(
+            Assignment.id,
+            Assignment.sample_id,
+            Assignment.kind,
+            Assignment.priority,
+            Assignment.round,
+            Assignment.note,
+            Assignment.suggestion,
+        )
+        .where(Assignment.annotator == annotator, Assignment.status == "assigned")
+        .order_by(Assignment.id)
+        .with_for_update()
+    ).all()
+    if not held:
+        return []
+    s.execute(
+        update(Assignment)
+        .where(Assignment.annotator == annotator, Assignment.status == "assigned")
+        .values(status="released", done_at=stamp)
+    )
+    copies = [
+        {
+            "sample_id": h.sample_id,
+            "annotator": None,
+            "kind": h.kind,
+            "status": "queued",
+            "priority": min(h.priority, 0),  # handed out before: to the front, with relabels
+            "round": h.round,
+            "note": h.note,
+            "suggestion": h.suggestion,
+            "created_at": stamp,
+        }
+        for h in held
+        if h.kind != "gold"
+    ]
+    for start in range(0, len(copies), _CHUNK):
+        s.execute(insert(Assignment), copies[start : start + _CHUNK])
+    ids = [h.id for h in held]
+    s.add(
+        Event(
+            kind="queue.release",
+            actor=actor,
+            payload={"annotator": annotator, "n": len(ids), "reason": reason, "ids": ids},
+        )
+    )
+    return ids

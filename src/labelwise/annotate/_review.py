@@ -3,16 +3,20 @@
 Labels given in the web app wait for review (``pending``); suspected label issues
 found by the model are ``flagged`` with the model's suggestion. A rejected label
 stops being the sample's label and a *relabel* assignment, carrying the reviewer's
-note, goes to the front of the queue.
+note, goes to the front of the queue: for someone else when another active annotator
+can take it, else straight back to the person whose label was rejected. Only current
+labels (accepted or overlap) wait for review: one withdrawn by undo or superseded by a
+newer label leaves the queue.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from labelwise.annotate._queue import LAPSED, REVIEWABLE
 from labelwise.errors import ConflictError, InvalidInputError, NotFoundError
 from labelwise.store import Project, transaction
-from labelwise.store._models import Assignment, Event, Label, Sample, now
+from labelwise.store._models import Assignment, Event, Label, Sample, User, now
 
 __all__ = ["decide", "flag_issues", "review_queue"]
 
@@ -27,7 +31,7 @@ def review_queue(
         raise InvalidInputError(f"state must be one of {sorted(_STATES)}, got {state!r}.")
     limit = max(1, min(int(limit), 500))
     with project.session() as s:
-        where = Label.review_status.in_(_STATES[state])
+        where = Label.review_status.in_(_STATES[state]) & Label.status.in_(REVIEWABLE)
         total = s.scalar(select(func.count()).select_from(Label).where(where))
         rows = s.execute(
             select(Label, Sample.uid, Sample.text, Sample.uri, Sample.data)
@@ -79,6 +83,10 @@ def decide(
         lab = s.scalars(select(Label).where(Label.id == label_id).with_for_update()).first()
         if lab is None:
             raise NotFoundError(f"no label {label_id}.")
+        if lab.status == "withdrawn":
+            raise ConflictError(
+                f"label {label_id} was withdrawn by its annotator (undo); reload the review queue."
+            )
         if lab.review_status not in ("pending", "flagged"):
             raise ConflictError(
                 f"label {label_id} is not waiting for review ({lab.review_status})."
@@ -101,13 +109,16 @@ def decide(
             lab.review_status = "rejected"
             lab.status = "rejected"
             s.flush()
+            back = _relabeler(s, lab)
             a = Assignment(
                 sample_id=lab.sample_id,
+                annotator=back,
                 kind="relabel",
-                status="queued",
+                status="queued" if back is None else "assigned",
                 priority=0,
                 note=note,
                 suggestion=_issue_hint(lab.issue),
+                assigned_at=None if back is None else lab.reviewed_at,
             )
             s.add(a)
             s.flush()
@@ -120,6 +131,36 @@ def decide(
             )
         )
     return {"label_id": label_id, "review_status": lab.review_status, "relabel": relabel_id}
+
+
+def _relabeler(s, lab: Label) -> str | None:
+    """Who relabels a rejected sample (None: the queue, for someone else).
+
+    The queue when another active annotator can take it, else the annotator of the
+    rejected label when they still may label. (The queue never gives a sample to
+    someone who already had it: with a single annotator a queued relabel would wait
+    forever.)
+    """
+    had = select(Assignment.annotator).where(
+        Assignment.sample_id == lab.sample_id,
+        Assignment.annotator.is_not(None),
+        Assignment.status.not_in(LAPSED),
+    )
+    others = s.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.active.is_(True), User.role == "annotator", User.name.not_in(had))
+    )
+    if others or lab.annotator is None:
+        return None
+    can = s.scalar(
+        select(User.id).where(
+            User.name == lab.annotator,
+            User.active.is_(True),
+            User.role.in_(("annotator", "admin")),
+        )
+    )
+    return lab.annotator if can is not None else None
 
 
 def _issue_hint(issue: dict | None) -> dict | None:

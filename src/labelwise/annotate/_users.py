@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 ROLES = ("admin", "reviewer", "annotator")
+LABELERS = ("annotator", "admin")  # the roles that may ask for work (require("annotator"))
 SESSION_DAYS = 14
 MIN_PASSWORD = 8
 
@@ -94,7 +95,13 @@ def update_user(
     password: str | None = None,
     actor: str | None = None,
 ) -> User:
-    """Change a user's role, password or whether it may log in (ends its sessions)."""
+    """Change a user's role, password or whether it may log in (ends its sessions).
+
+    A user who may no longer label (disabled, or made a reviewer) hands the work they
+    hold back to the queue in the same transaction.
+    """
+    from labelwise.annotate._queue import release_held
+
     digest = _hasher().hash(_check_password(password)) if password is not None else None
     with transaction(project.session) as s:
         user = s.scalars(select(User).where(User.name == name)).first()
@@ -117,6 +124,11 @@ def update_user(
                 raise ConflictError(f"{name!r} is the last active admin; make another admin first.")
         if change.get("active") is False or "password" in change or "role" in change:
             s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        if not user.active or user.role not in LABELERS:
+            reason = "disabled" if not user.active else f"role {user.role}"
+            released = release_held(s, name, reason=reason, actor=actor)
+            if released:
+                change["released"] = len(released)
         s.add(Event(kind="user.update", actor=actor, payload={"name": name, **change}))
     return user
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def users_add(
     from labelwise.annotate import add_user
 
     add_user(Project.open(project), name, _password(password), role, actor="cli")
-    out.print(f"added {role} [bold]{name}[/]", highlight=False)
+    out.print(f"added {role} {name}", highlight=False)
 
 
 @users_app.command("list")
@@ -74,21 +75,46 @@ def users_set(
 ) -> None:
     """Change a user's role, password, or whether they may log in (ends their sessions).
 
+    Disabling a user (or making them a reviewer) hands the items they hold back to the
+    queue.
+
     Example: [cyan]labelwise users set tickets bob --role reviewer[/]
     """
-    from labelwise.annotate import update_user
+    from labelwise.annotate import queue_counts, update_user
+    from labelwise.annotate._users import LABELERS
 
     if role is None and active is None and not new_password:
         raise usage_error("say what to change: --role, --active/--disabled or --new-password.")
-    update_user(
-        Project.open(project),
+    p = Project.open(project)
+    held = queue_counts(p)["assigned_per_user"].get(name, 0)
+    user = update_user(
+        p,
         name,
         role=role,
         active=active,
         password=_password(None) if new_password else None,
         actor="cli",
     )
-    out.print(f"updated {name}", highlight=False)
+    gone = held and (not user.active or user.role not in LABELERS)  # released with the change
+    released = f"; {held} item(s) they held went back to the queue" if gone else ""
+    out.print(f"updated {user.name}{released}", highlight=False)
+
+
+def _warn_if_readable(project: Project) -> None:
+    """One warning when other users of the machine can read the database (older projects)."""
+    from rich.markup import escape
+
+    from labelwise.store._db import world_readable
+
+    found = world_readable(project.url)
+    if found:
+        names = escape(" ".join(str(f) for f in found))
+        folder = escape(str(project.path))
+        err.print(
+            f"[yellow]warning: {names} can be read by every user of this machine and holds "
+            f"the password hashes; fix it with: chmod 600 {names}; chmod 700 {folder}[/]",
+            highlight=False,
+        )
 
 
 def _check_port(host: str, port: int) -> None:
@@ -111,12 +137,18 @@ def serve_cmd(
         "127.0.0.1", "--host", help="Address to listen on (0.0.0.0 opens it to the network)."
     ),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    lease_minutes: float = typer.Option(
+        30.0,
+        "--lease-minutes",
+        help="How long an annotator may hold an item without labeling it; past that, "
+        "the next person asking for work gets it.",
+    ),
 ) -> None:
     """Run the web app for annotators, reviewers and admins.
 
     With no users yet it creates an admin named 'admin' and prints its password once.
 
-    Example: [cyan]labelwise serve tickets --port 8000[/]
+    Example: [cyan]labelwise serve tickets --port 8000 --lease-minutes 30[/]
     """
     import uvicorn
 
@@ -125,8 +157,14 @@ def serve_cmd(
 
     if not 0 < port < 65536:
         raise usage_error(f"--port must be 1 to 65535, got {port}.")
+    if not (math.isfinite(lease_minutes) and 0 < lease_minutes <= 525_600):
+        raise usage_error(
+            f"--lease-minutes must be more than 0 and at most 525600 (a year), "
+            f"got {lease_minutes:g}."
+        )
     p = Project.open(project)
     _check_port(host, port)
+    _warn_if_readable(p)
     if not list_users(p):
         password = secrets.token_urlsafe(12)
         add_user(p, "admin", password, "admin", actor="serve")
@@ -135,7 +173,7 @@ def serve_cmd(
             "(shown once; change it with 'labelwise users set DIR admin --new-password')",
             highlight=False,
         )
-    application = create_app(p)
+    application = create_app(p, lease_minutes=lease_minutes)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]listening on {host}: reachable from other machines[/]")
     out.print(f"labelwise is serving {project} at http://{host}:{port}/  (Ctrl+C stops)")

@@ -17,7 +17,7 @@ from labelwise.quality._consensus import (
     majority_vote,
     relabel_or_new,
 )
-from labelwise.quality._issues import find_label_issues
+from labelwise.quality._issues import find_label_issues, issues_from_proba, out_of_fold_proba
 
 __all__ = [
     "cohen_kappa",
@@ -29,5 +29,7 @@ __all__ = [
     "crowdlab_consensus",
     "crowdlab_annotator_quality",
     "find_label_issues",
+    "issues_from_proba",
+    "out_of_fold_proba",
     "relabel_or_new",
 ]

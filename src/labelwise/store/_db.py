@@ -5,6 +5,11 @@ foreign keys on and ``synchronous=FULL``, so a label acknowledged by a commit
 survives a kill. PostgreSQL is used when the project is given a URL.
 Migrations are Alembic's, numbered, shipped inside the package.
 
+The SQLite file holds the users' password hashes: :func:`make_engine` creates a new
+one readable by its owner only (0600); SQLite gives its ``-wal`` and ``-shm`` files
+the same mode. :func:`world_readable` lists the files of an older project that
+other users of the machine can read.
+
 Concurrent writers: on SQLite every :func:`transaction` starts with
 ``BEGIN IMMEDIATE``, so writers queue for the write lock (up to the 30 s busy
 timeout) before they read what they will change; reads run in their own deferred
@@ -16,12 +21,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
@@ -31,6 +37,8 @@ __all__ = [
     "transaction",
     "advisory_lock",
     "MIGRATIONS",
+    "sqlite_files",
+    "world_readable",
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -73,9 +81,49 @@ def json_dumps(o) -> str:
         )
 
 
+def sqlite_files(url: str) -> list[Path]:
+    """The database file of a SQLite URL and its ``-wal`` and ``-shm`` files ([] otherwise)."""
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or u.database in (None, "", ":memory:"):
+        return []
+    if u.database.startswith("file:"):  # a URI filename: its own rules, left alone
+        return []
+    db = Path(u.database)
+    return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+
+
+def world_readable(url: str) -> list[Path]:
+    """The files of this SQLite database that every user of the machine may read."""
+    found = []
+    for f in sqlite_files(url):
+        try:
+            if f.stat().st_mode & 0o004:
+                found.append(f)
+        except OSError:  # not there (no -wal yet): nothing to read
+            continue
+    return found
+
+
+def _create_private(db: Path) -> None:
+    """Create an empty database file readable and writable by its owner only."""
+    if not db.parent.is_dir():
+        return  # SQLite says what is wrong with the path
+    try:
+        fd = os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # an existing database keeps its mode (``serve`` warns when others read it)
+    os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    A SQLite file that does not exist yet is created with mode 0600 first.
+    """
     if url.startswith("sqlite"):
+        files = sqlite_files(url)
+        if files:
+            _create_private(files[0])
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_S}, json_serializer=json_dumps
         )

@@ -98,7 +98,7 @@ class Sample(Base):
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     meta: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    split: Mapped[str] = mapped_column(String(16), default="pool")
+    split: Mapped[str] = mapped_column(String(16), default="pool", index=True)  # or "eval"
     import_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
@@ -127,6 +127,9 @@ class Round(Base):
     metric: Mapped[float | None] = mapped_column(Float, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # migration 0004: the model trained after the round, its evaluation metric with
+    # interval and n_eval, CV accuracy on the selected labels, per-item hits
+    info: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class SelectionRow(Base):

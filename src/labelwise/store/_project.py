@@ -90,7 +90,13 @@ class Project:
             raise InvalidInputError(f"--classes has duplicates: {classes}.")
         if task == "classification" and len(classes) == 1:
             raise InvalidInputError("classification needs at least 2 classes (or none yet).")
-        path.mkdir(parents=True, exist_ok=True)
+        from labelwise._validation import check_writable
+
+        check_writable(path, flag="the project folder", folder=True)
+        # a folder made here is its owner's only (0700): it holds the database with the
+        # password hashes (0600, see make_engine), features and models; a folder that
+        # already existed keeps the mode its owner gave it
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         url = db or f"sqlite:///{(path / 'labelwise.db').resolve()}"
         project = cls(path, url)
         migrate(project.engine)
@@ -104,7 +110,7 @@ class Project:
             s.add(Event(kind="project.init", payload={"task": task, "classes": classes}))
         cfg = {"db": db, "format": 1}  # None = the SQLite file beside this config
         atomic_write(path / CONFIG, json.dumps(cfg, indent=1).encode())
-        (path / "artifacts").mkdir(exist_ok=True)
+        (path / "artifacts").mkdir(mode=0o700, exist_ok=True)
         return project
 
     @classmethod

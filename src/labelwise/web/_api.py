@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from labelwise import annotate
 from labelwise.annotate import SessionInfo
 from labelwise.web import _views
-from labelwise.web._auth import COOKIE, current_user, require
+from labelwise.web._auth import COOKIE, check_login, current_user, require
 
 router = APIRouter(prefix="/api")
 
@@ -100,6 +100,10 @@ class SettingsIn(Body):
     gold_rate: Annotated[float | None, Field(ge=0, le=0.5, allow_inf_nan=False)] = None
 
 
+class ReleaseIn(Body):
+    annotator: Name
+
+
 class AssignIn(Body):
     annotators: Annotated[list[Name], Field(min_length=1, max_length=200)]
     n: Annotated[int | None, Field(ge=1, le=10_000_000)] = None
@@ -115,6 +119,8 @@ class RoundIn(Body):
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 20
     model: Name = "logreg"
     train: bool = True
+    random_share: Annotated[float, Field(ge=0, le=1)] = 0.0
+    force: bool = False  # open a round while the latest one still has unlabeled picks
 
 
 class IssuesIn(Body):
@@ -128,8 +134,11 @@ def _project(request: Request):
 # -- session -------------------------------------------------------------------------------
 @router.post("/login", tags=["session"])
 def login(body: LoginIn, request: Request, response: Response) -> dict:
-    """Log in; sets the session cookie and returns the CSRF token for later writes."""
-    user = annotate.authenticate(_project(request), body.username, body.password)
+    """Log in; sets the session cookie and returns the CSRF token for later writes.
+
+    Failed logins back off per account and per address: 429 with ``Retry-After``.
+    """
+    user = check_login(request, body.username, body.password)
     token, info = annotate.open_session(_project(request), user)
     set_session_cookie(request, response, token)
     return {"user": info.name, "role": info.role, "csrf": info.csrf}
@@ -163,10 +172,15 @@ def me(user: SessionInfo = Depends(current_user)) -> dict:
 
 
 # -- labeling ------------------------------------------------------------------------------
-@router.get("/next", tags=["label"])
+@router.get("/label", tags=["label"])
+@router.get("/next", tags=["label"])  # the same: label.js, scripts and tests call it
 def next_item(request: Request, user: SessionInfo = Depends(ANNOTATOR)) -> dict:
-    """Twin of /label: the next item for this annotator (assignment null when none is left)."""
-    item = annotate.next_item(_project(request), user.name)
+    """Twin of /label: the next item for this annotator (assignment null when none is left).
+
+    Work someone else has held past the lease (``serve --lease-minutes``) counts as free.
+    """
+    lease = request.app.state.lease_minutes
+    item = annotate.next_item(_project(request), user.name, lease_minutes=lease)
     if item is None:
         return {
             "assignment": None,
@@ -188,7 +202,7 @@ def _with_media(item: dict) -> dict:
 
 @router.post("/submit", tags=["label"])
 def submit(body: SubmitIn, request: Request, user: SessionInfo = Depends(ANNOTATOR)) -> dict:
-    """Label an assignment (409 when it is not yours or already done)."""
+    """Label an assignment (409: not yours, already done, or your lease ran out and it went on)."""
     return annotate.submit(
         _project(request),
         user.name,
@@ -250,7 +264,7 @@ def dashboard_baseline(request: Request, user: SessionInfo = Depends(REVIEWER)) 
     return _views.baseline(_project(request))
 
 
-@router.get("/samples", tags=["pages"])
+@router.get("/explorer", tags=["pages"])
 def samples(
     request: Request,
     sort: Literal["id", "uid", "score", "round", "label"] = "score",
@@ -259,11 +273,17 @@ def samples(
     q: Annotated[str | None, Query(max_length=200)] = None,
     round: Annotated[int | None, Query(ge=1, le=10**9)] = None,
     state: Literal["labeled", "unlabeled", "selected"] | None = None,
+    scored_by: Annotated[str | None, Query(max_length=64)] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     user: SessionInfo = Depends(REVIEWER),
 ) -> dict:
-    """Twin of /explorer: every sample with label and scores, sortable and filterable."""
+    """Twin of /explorer: every sample with label and scores, sortable and filterable.
+
+    ``sort=score`` ranks the scores of one strategy, ``scored_by`` (default: the
+    latest round's); samples it did not score come last. Scales of different
+    strategies are not comparable (``score_kinds`` lists them).
+    """
     return _views.explorer(
         _project(request),
         sort=sort,
@@ -272,8 +292,10 @@ def samples(
         q=q,
         round=round,
         state=state,
+        scored_by=scored_by,
         offset=offset,
         limit=limit,
+        admin=user.role == "admin",
     )
 
 
@@ -282,7 +304,7 @@ def sample(sample_id: Id, request: Request, user: SessionInfo = Depends(REVIEWER
     """Twin of /samples/{id}: one sample, its label history and why it was selected."""
     from labelwise.web._pages import sample_view
 
-    return sample_view(_project(request), sample_id)
+    return sample_view(_project(request), sample_id, admin=user.role == "admin")
 
 
 @router.get("/map", tags=["pages"])
@@ -306,13 +328,13 @@ def quality(
     return _views.quality(_project(request), method=method)
 
 
-@router.get("/label-issues", tags=["quality"])
+@router.get("/issues", tags=["quality"])
 def label_issues(request: Request, user: SessionInfo = Depends(REVIEWER)) -> dict:
     """Twin of /issues: suspected wrong labels from out-of-fold predictions (cleanlab)."""
     return _views.label_issues(_project(request))
 
 
-@router.post("/label-issues/queue", tags=["quality"])
+@router.post("/issues/queue", tags=["quality"])
 def queue_issues(body: IssuesIn, request: Request, user: SessionInfo = Depends(REVIEWER)):
     """Send the top suspected label issues to the review queue with the model's suggestion."""
     found = _views.label_issues(_project(request))["issues"][: body.top]
@@ -321,6 +343,27 @@ def queue_issues(body: IssuesIn, request: Request, user: SessionInfo = Depends(R
 
 
 # -- admin -------------------------------------------------------------------------------
+@router.get("/audit", tags=["admin"])
+def audit(
+    request: Request,
+    user: Annotated[str | None, Query(max_length=200)] = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    sample: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    who: SessionInfo = Depends(ADMIN),
+) -> dict:
+    """Twin of /admin/audit: the audit log, newest first.
+
+    ``user``: made by or about this account; ``kind``: an event kind or its family
+    (``label`` = ``label.*``); ``sample``: about this sample id (its labels and
+    assignments too).
+    """
+    return _views.audit(
+        _project(request), user=user, kind=kind, sample=sample, offset=offset, limit=limit
+    )
+
+
 @router.get("/users", tags=["admin"])
 def users(request: Request, user: SessionInfo = Depends(ADMIN)) -> dict:
     """Twin of /admin/users."""
@@ -389,9 +432,25 @@ def retire_class(body: ClassIn, request: Request, user: SessionInfo = Depends(AD
 
 @router.get("/queue", tags=["admin"])
 def queue(request: Request, user: SessionInfo = Depends(ADMIN)) -> dict:
-    """Twin of /admin/queue: queue sizes and settings."""
+    """Twin of /admin/queue: queue sizes, settings, the lease, holders, the evaluation set."""
+    from labelwise.loop._evalset import eval_set_info
+
     p = _project(request)
-    return {"counts": annotate.queue_counts(p), "settings": annotate.get_settings(p).__dict__}
+    lease = request.app.state.lease_minutes
+    return {
+        "counts": annotate.queue_counts(p),
+        "settings": annotate.get_settings(p).__dict__,
+        "lease_minutes": lease,
+        "holders": annotate.holders(p, lease_minutes=lease),
+        "eval_set": eval_set_info(p),
+    }
+
+
+@router.post("/queue/release", tags=["admin"])
+def release(body: ReleaseIn, request: Request, user: SessionInfo = Depends(ADMIN)) -> dict:
+    """Hand every item a user holds back to the queue (logged); their late submit gets 409."""
+    n = annotate.release(_project(request), body.annotator, actor=user.name)
+    return {"annotator": body.annotator, "released": n}
 
 
 @router.post("/queue/settings", tags=["admin"])
@@ -424,10 +483,12 @@ def add_gold(body: GoldIn, request: Request, user: SessionInfo = Depends(ADMIN))
 def _current(project, uids: list[str]) -> dict[str, str]:
     from sqlalchemy import select
 
+    from labelwise._validation import normalize_id
     from labelwise.errors import InvalidInputError
     from labelwise.store._models import Label, Sample
     from labelwise.store._project import CHUNK
 
+    uids = [normalize_id(u) for u in uids]  # the one id rule, as at import
     got: dict[str, str] = {}
     with project.session() as s:
         for start in range(0, len(uids), CHUNK):
@@ -446,14 +507,26 @@ def _current(project, uids: list[str]) -> dict[str, str]:
 
 @router.post("/rounds", tags=["admin"])
 def start_round(body: RoundIn, request: Request, user: SessionInfo = Depends(ADMIN)) -> dict:
-    """Start a round: train on the labels (when asked), select a batch, queue it."""
-    from labelwise.loop._project import select_batch, train
+    """Start a round: train on the labels (when asked), select a batch, queue it.
+
+    While the latest round still has unlabeled picks this answers 409 and changes
+    nothing (no model is trained either), unless ``force`` is set.
+    """
+    from labelwise.loop._project import check_no_open_round, select_batch, train
 
     p = _project(request)
+    if not body.force:
+        check_no_open_round(p)
     trained = None
     if body.train:
         trained = train(p, model=body.model)
-    res = select_batch(p, strategy=body.strategy, batch_size=body.batch_size)
+    res = select_batch(
+        p,
+        strategy=body.strategy,
+        batch_size=body.batch_size,
+        random_share=body.random_share,
+        force=body.force,
+    )
     queued = annotate.enqueue(p, actor=user.name)
     p.log("round.start", {"round": res.round, "by": "web"}, user.name)
     return {

@@ -1,8 +1,11 @@
 """The web app: ``create_app(project_dir)`` returns a FastAPI application.
 
 Pages are rendered on the server (Jinja, autoescaped) with a little plain
-JavaScript; every page has a JSON twin under ``/api``; user errors become a 4xx
-with the same one-line message the CLI prints.
+JavaScript. One naming rule: the JSON twin of page ``/x`` is ``GET /api/x``, and of an
+admin page ``/admin/x`` it is ``GET /api/x`` (the API's role check stands in for the
+prefix). User errors become a 4xx with the same one-line message the CLI prints; a
+422 names each invalid field but never echoes its value; bodies over 1 MiB get 413;
+failed logins back off (429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -22,13 +26,24 @@ from labelwise.errors import (
     ForbiddenError,
     LabelwiseError,
     NotFoundError,
+    TooManyRequestsError,
 )
 from labelwise.store import Project
+from labelwise.web._limits import MAX_BODY_BYTES, BodyLimit, validation_error
+from labelwise.web._throttle import LoginThrottle
 
 __all__ = ["create_app"]
 
 HERE = Path(__file__).parent
-STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, ConflictError: 409}
+STATUS = {
+    AuthError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    TooManyRequestsError: 429,
+}
+#: Routes that take long lists of sample ids get a larger body cap than MAX_BODY_BYTES.
+BODY_CAPS = {"/api/gold": 8 << 20}
 CSP = (
     "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -55,11 +70,17 @@ def media_roots(project: Project) -> list[Path]:
     return sorted(roots)
 
 
-def create_app(project: str | Path | Project) -> FastAPI:
-    """The application for one project folder."""
+def create_app(project: str | Path | Project, *, lease_minutes: float | None = None) -> FastAPI:
+    """The application for one project folder.
+
+    ``lease_minutes`` (default 30): how long an annotator may hold an item without
+    labeling it before it goes to the next person who asks for work.
+    """
     from labelwise import annotate
+    from labelwise.annotate._queue import check_lease
     from labelwise.web import _api, _pages
 
+    lease = check_lease(annotate.LEASE_MINUTES if lease_minutes is None else lease_minutes)
     if not isinstance(project, Project):
         project = Project.open(project)
     app = FastAPI(
@@ -71,8 +92,10 @@ def create_app(project: str | Path | Project) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.project = project
+    app.state.lease_minutes = lease
     app.state.project_name = project.info.name
     app.state.media_roots = media_roots(project)
+    app.state.login_throttle = LoginThrottle()  # tests swap in one with their own clock
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
     app.state.templates = templates
@@ -80,11 +103,15 @@ def create_app(project: str | Path | Project) -> FastAPI:
     app.include_router(_api.router)
     app.include_router(_pages.router)
 
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, per_path=BODY_CAPS)  # inner
+
     @app.exception_handler(LabelwiseError)
     async def user_error(request: Request, exc: LabelwiseError):
         code = _status(exc)
+        headers = {"Retry-After": str(exc.retry_after)} if code == 429 else None
         if request.url.path.startswith("/api") or request.url.path.startswith("/media"):
-            return JSONResponse({"detail": str(exc)}, status_code=code)
+            return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
         if code == 401:
             target = quote(request.url.path, safe="/")
             return RedirectResponse(f"/login?next={target}", status_code=303)
@@ -98,6 +125,7 @@ def create_app(project: str | Path | Project) -> FastAPI:
                 "project_name": app.state.project_name,
             },
             status_code=code,
+            headers=headers,
         )
 
     @app.middleware("http")

@@ -1,4 +1,4 @@
-"""Who is asking: the session cookie, the role check and the CSRF check."""
+"""Who is asking: the session cookie, the role check, the CSRF check and the login."""
 
 from __future__ import annotations
 
@@ -6,10 +6,21 @@ import secrets
 
 from fastapi import Depends, Request
 
-from labelwise.annotate import SessionInfo, session_user
-from labelwise.errors import ForbiddenError
+from labelwise.annotate import SessionInfo, authenticate, session_user
+from labelwise.errors import AuthError, ForbiddenError
 
-__all__ = ["COOKIE", "CSRF_HEADER", "current_user", "require", "csrf_ok"]
+__all__ = [
+    "COOKIE",
+    "CSRF_HEADER",
+    "check_login",
+    "client_address",
+    "current_user",
+    "require",
+    "csrf_ok",
+]
+
+#: The most characters of a typed user name that the audit log keeps.
+TYPED_NAME_CHARS = 64
 
 COOKIE = "lw_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -47,3 +58,40 @@ def require(*roles: str):
         return user
 
     return check
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy: what uvicorn's ``--proxy-headers`` trusts)."""
+    return request.client.host if request.client else "unknown"
+
+
+def check_login(request: Request, username: str, password: str):
+    """The user with this name and password, throttled and audited.
+
+    Refused with 429 while the account or the address is backing off (even with the
+    right password); every wrong password is written to the audit log as
+    ``user.login_failed`` with the name as typed (printable characters, at most
+    64) and the address, never the password. Runs in the thread pool (the routes
+    are plain ``def``): argon2 never blocks the event loop.
+    """
+    project = request.app.state.project
+    throttle = request.app.state.login_throttle
+    address = client_address(request)
+    ticket = throttle.begin(username, address)
+    ok = None
+    try:
+        with throttle.hashing():  # a few argon2 checks at a time; the rest wait their turn
+            user = authenticate(project, username, password)
+        ok = True
+        return user
+    except AuthError:
+        ok = False
+        raise
+    finally:
+        locked = throttle.done(ticket, ok=ok)
+        if ok is False:
+            typed = "".join(c for c in (username or "").strip() if c.isprintable())
+            payload = {"name": typed[:TYPED_NAME_CHARS], "address": address}
+            if locked:
+                payload["locked_s"] = round(locked, 1)
+            project.log("user.login_failed", payload)

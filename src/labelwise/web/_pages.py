@@ -13,11 +13,17 @@ from sqlalchemy import and_, exists, select
 
 from labelwise import annotate
 from labelwise.annotate import SessionInfo
-from labelwise.errors import AuthError, ForbiddenError, NotFoundError
+from labelwise.errors import (
+    AuthError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    TooManyRequestsError,
+)
 from labelwise.store._models import Assignment, Label, Sample
 from labelwise.web import _views
 from labelwise.web._api import ADMIN, ANNOTATOR, REVIEWER, set_session_cookie
-from labelwise.web._auth import csrf_ok, current_user
+from labelwise.web._auth import check_login, csrf_ok, current_user
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "lw_login_csrf"
@@ -53,11 +59,14 @@ def login_form(
         raise ForbiddenError("the login form expired; reload the page and try again.")
     project = request.app.state.project
     try:
-        user = annotate.authenticate(project, username, password)
-    except AuthError as e:
+        user = check_login(request, username, password)
+    except (AuthError, TooManyRequestsError) as e:
         token = secrets.token_urlsafe(24)
         resp = render(request, "login.html", None, csrf=token, next=_local(next), error=str(e))
         resp.status_code = 401
+        if isinstance(e, TooManyRequestsError):
+            resp.status_code = 429
+            resp.headers["Retry-After"] = str(e.retry_after)
         resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/login")
         return resp
     token, info = annotate.open_session(project, user)
@@ -107,6 +116,7 @@ def explorer_page(
     label: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     state: Literal["labeled", "unlabeled", "selected", ""] | None = None,
+    scored_by: Annotated[str | None, Query(max_length=64)] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     user: SessionInfo = Depends(REVIEWER),
 ):
@@ -117,18 +127,33 @@ def explorer_page(
         label=label or None,
         q=q or None,
         state=state or None,
+        scored_by=scored_by or None,
         offset=offset,
         limit=50,
+        admin=user.role == "admin",
     )
-    query = {"sort": sort, "order": order, "label": label or "", "q": q or "", "state": state or ""}
+    query = {
+        "sort": sort,
+        "order": order,
+        "label": label or "",
+        "q": q or "",
+        "state": state or "",
+        "scored_by": data["scored_by"] or "",
+    }
     return render(request, "explorer.html", user, data=data, query=query)
 
 
-def sample_view(project, sample_id: int) -> dict:
-    """One sample: content, label history (who, when, review), why it was selected."""
+def sample_view(project, sample_id: int, *, admin: bool = False) -> dict:
+    """One sample: content, label history (who, when, review), why it was selected.
+
+    Admins also see whether it belongs to the random evaluation set (``eval``).
+    """
     from labelwise.loop._project import provenance
 
     smp = annotate.sample_payload(project, sample_id)
+    if admin:
+        with project.session() as s:
+            smp["eval"] = s.get(Sample, sample_id).split == "eval"
     with project.session() as s:
         labels = s.scalars(
             select(Label).where(Label.sample_id == sample_id).order_by(Label.id)
@@ -161,7 +186,7 @@ def sample_page(
     sample_id: Annotated[int, Path(ge=1, le=2**53)],
     user: SessionInfo = Depends(REVIEWER),
 ):
-    data = sample_view(request.app.state.project, sample_id)
+    data = sample_view(request.app.state.project, sample_id, admin=user.role == "admin")
     return render(request, "sample.html", user, data=data)
 
 
@@ -195,14 +220,47 @@ def classes_page(request: Request, user: SessionInfo = Depends(ADMIN)):
 
 @router.get("/admin/queue", response_class=HTMLResponse)
 def queue_page(request: Request, user: SessionInfo = Depends(ADMIN)):
+    from labelwise.loop._evalset import eval_set_info
+
     p = request.app.state.project
     users = [u for u in annotate.list_users(p) if u["active"]]
+    lease = request.app.state.lease_minutes
     data = {
         "counts": annotate.queue_counts(p),
         "settings": annotate.get_settings(p).__dict__,
         "annotators": [u["name"] for u in users if u["role"] == "annotator"],
+        "lease_minutes": lease,
+        "holders": annotate.holders(p, lease_minutes=lease),
+        "eval_set": eval_set_info(p),
     }
     return render(request, "queue.html", user, data=data)
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    user: Annotated[str | None, Query(max_length=200)] = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    sample: Annotated[str | None, Query(max_length=20)] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    who: SessionInfo = Depends(ADMIN),
+):
+    # the filter form sends empty fields: "" means no filter, as on the explorer
+    sid = None
+    if sample:
+        if not sample.isdigit() or not 1 <= int(sample) <= 2**53:
+            raise InvalidInputError(f"sample must be a sample id (a number), got {sample!r}.")
+        sid = int(sample)
+    data = _views.audit(
+        request.app.state.project,
+        user=user or None,
+        kind=kind or None,
+        sample=sid,
+        offset=offset,
+        limit=100,
+    )
+    query = {"user": user or "", "kind": kind or "", "sample": sample or ""}
+    return render(request, "audit.html", who, data=data, query=query)
 
 
 # -- media ---------------------------------------------------------------------------------

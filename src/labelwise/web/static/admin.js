@@ -30,7 +30,8 @@
     (o) => "Assigned: " + Object.entries(o.assigned).map(([k, v]) => k + " " + v).join(", ")]);
   onSubmit("gold", (d) => ["POST", "/api/gold", { from_labels: d.from_labels.split(/\s+/).filter(Boolean) }, (o) => o.gold + " gold samples"]);
   onSubmit("start-round", (d, form) => ["POST", "/api/rounds", {
-    strategy: d.strategy, batch_size: num(d.batch_size), model: d.model, train: form.querySelector('[name="train"]').checked },
+    strategy: d.strategy, batch_size: num(d.batch_size), model: d.model, train: form.querySelector('[name="train"]').checked,
+    random_share: num(d.random_share) || 0, force: form.querySelector('[name="force"]').checked },
     (o) => `Round ${o.round}: ${o.selected} selected, ${o.queued} queued`]);
   document.querySelectorAll(".save-user").forEach((btn) => btn.addEventListener("click", async () => {
     const row = btn.closest("tr");
@@ -40,9 +41,18 @@
       toast("Saved");
     } catch (e) { toast(e.message, "error"); }
   }));
+  document.querySelectorAll(".release-user").forEach((btn) => btn.addEventListener("click", async () => {
+    const name = btn.closest("tr").dataset.name;
+    btn.disabled = true;
+    try {
+      const o = await api("POST", "/api/queue/release", { annotator: name });
+      toast(`Released ${o.released} item(s) of ${name}`);
+      setTimeout(() => location.reload(), 700);
+    } catch (e) { toast(e.message, "error"); btn.disabled = false; }
+  }));
   const q = document.getElementById("queue-issues");
   if (q) q.addEventListener("click", async () => {
-    try { const o = await api("POST", "/api/label-issues/queue", { top: 50 }); toast(o.flagged + " labels sent to review"); }
+    try { const o = await api("POST", "/api/issues/queue", { top: 50 }); toast(o.flagged + " labels sent to review"); }
     catch (e) { toast(e.message, "error"); }
   });
 })();

@@ -17,14 +17,14 @@
     if (color === "selected") {
       return { of: (p) => p.selected ? "#d62728" : "#cfcfcf", legend: [["#d62728", "selected this round"], ["#cfcfcf", "other"]] };
     }
-    const scores = points.map((p) => p.score).filter((v) => v != null);
-    const lo = Math.min(...scores), hi = Math.max(...scores);
+    // strategies score on different scales (a cold-start distance of 1.5, margins up to 1):
+    // colour by the rank within the point's own strategy, never by the raw value
     const of = (p) => {
-      if (p.score == null) return "#e3e3e3";
-      const t = (p.score - lo) / ((hi - lo) || 1);
+      if (p.score_rank == null) return "#e3e3e3";
+      const t = p.score_rank;
       return `rgb(${Math.round(40 + 215 * t)},${Math.round(60 + 60 * (1 - t))},${Math.round(200 * (1 - t))})`;
     };
-    return { of, legend: [["rgb(255,60,0)", "high score (label first)"], ["rgb(40,120,200)", "low score"], ["#e3e3e3", "not scored"]] };
+    return { of, legend: [["rgb(255,60,0)", "top of its strategy's scores (label first)"], ["rgb(40,120,200)", "bottom"], ["#e3e3e3", "not scored"]] };
   }
 
   async function draw() {
@@ -51,7 +51,7 @@
       dot.setAttribute("class", "point");
       dot.setAttribute("data-id", p.id);
       const title = document.createElementNS(NS, "title");
-      title.textContent = `#${p.id} ${p.label || "unlabeled"}${p.score != null ? " score " + p.score.toFixed(3) : ""}`;
+      title.textContent = `#${p.id} ${p.label || "unlabeled"}${p.score != null ? " " + p.strategy + " " + p.score.toFixed(3) : ""}`;
       dot.append(title);
       dot.addEventListener("click", () => { window.location = "/samples/" + p.id; });
       svg.append(dot);

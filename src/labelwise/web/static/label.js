@@ -73,7 +73,7 @@
   }
 
   async function load() {
-    try { show(await api("GET", "/api/next")); } catch (e) { toast(e.message, "error"); }
+    try { show(await api("GET", "/api/label")); } catch (e) { toast(e.message, "error"); }
   }
 
   async function submit(label) {
