@@ -57,7 +57,10 @@ def test_the_labeling_loop_from_the_shell(pool):
     assert cli("train", P, "--model", "logreg").returncode == 0
     st = json.loads(cli("status", P, "--json").stdout)
     assert st["n_samples"] == 569 and st["n_labeled"] == 11
-    assert len(st["rounds"]) == 1 and st["rounds"][0]["metric"] is not None
+    # no evaluation set: no metric, said so; CV accuracy on the selected labels kept
+    assert len(st["rounds"]) == 1 and st["rounds"][0]["metric"] is None
+    assert st["rounds"][0]["cv_metric"] is not None and st["rounds"][0]["n_labeled"] == 11
+    assert st["metric_note"] == "no random evaluation set: this metric is biased by the selection"
     prov = json.loads(cli("history", P, "--sample", picked[0], "--json").stdout)
     assert prov["selections"][0]["round"] == 1
     assert prov["selections"][0]["strategy"] == "k_center_greedy"

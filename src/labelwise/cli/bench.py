@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from labelwise.cli._app import app, err, out, progress_bar, usage_error
-from labelwise.errors import InvalidInputError, UnknownNameError, did_you_mean
+from labelwise.errors import InvalidInputError, UnknownNameError, did_you_mean, shorten
 
 # The heavy modules (scikit-learn, scipy, faiss) load inside the commands, so that
 # `labelwise --help` and the project commands start fast.
@@ -57,6 +57,15 @@ TARGET_OPTION = typer.Option(
 )
 TASK_OPTION = typer.Option("classification", "--task", help=TASK_HELP)
 MODEL_OPTION = typer.Option(None, "--model", help=MODEL_HELP)
+TEXT_COLUMN_OPTION = typer.Option(
+    None,
+    "--text-column",
+    help="CSV column of text: embedded with TF-IDF + SVD as 'labelwise embed' does "
+    "(the other feature columns are then not used).",
+)
+ID_COLUMN_OPTION = typer.Option(
+    None, "--id-column", help="CSV column of sample ids: left out of the features."
+)
 
 
 def parse_strategies(text: str, task: str = "classification") -> list[str]:
@@ -71,8 +80,8 @@ def parse_strategies(text: str, task: str = "classification") -> list[str]:
     for n in names:
         if n not in STRATEGIES:
             raise UnknownNameError(
-                f"unknown strategy {n!r} in --strategies; run 'labelwise strategies' for the list."
-                + did_you_mean(n, STRATEGIES)
+                f"unknown strategy {shorten(n)} in --strategies; run 'labelwise strategies' "
+                "for the list." + did_you_mean(n, STRATEGIES)
             )
     return names
 
@@ -81,9 +90,19 @@ def _default_out(prefix: str) -> Path:
     return Path(f"labelwise-{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
+def _check_out(path: Path | None, prefix: str, files=("results.json", "learning_curve.png")):
+    """The --out folder (default: a new timestamped one), checked before any work starts."""
+    from labelwise._validation import check_writable
+
+    path = path or _default_out(prefix)
+    check_writable(path, flag="--out", folder=True)
+    for name in files:
+        check_writable(path / name, flag="--out")
+    return path
+
+
 def _prepare_out(path: Path) -> Path:
-    if path.exists() and not path.is_dir():
-        raise InvalidInputError(f"--out {str(path)!r} is a file; give a folder.")
+    _check_out(path, "bench")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -163,6 +182,8 @@ def bench_cmd(
         "set: digits, breast_cancer, wine, iris, diabetes (regression).",
     ),
     target: str = TARGET_OPTION,
+    text_column: str = TEXT_COLUMN_OPTION,
+    id_column: str = ID_COLUMN_OPTION,
     task: str = TASK_OPTION,
     model: str = MODEL_OPTION,
     strategies: str = typer.Option(
@@ -224,10 +245,16 @@ def bench_cmd(
     if initial < 1:
         raise usage_error(f"--initial must be at least 1, got {initial}.")
     names = parse_strategies(strategies or _default_strategies(task), task)
+    out_dir = _check_out(out_dir, "bench")
     from labelwise.io import load_dataset
 
-    ds = load_dataset(data, target=target, cost_column=cost_column)
-    out_dir = out_dir or _default_out("bench")
+    ds = load_dataset(
+        data,
+        target=target,
+        cost_column=cost_column,
+        text_column=text_column,
+        id_column=id_column,
+    )
     paths = run_and_report(
         ds,
         out_dir,
@@ -279,7 +306,7 @@ def _finish(paths: dict, as_json: bool) -> None:
             )
         )
         return
-    out.print(f"wrote [bold]{paths['results']}[/] and [bold]{paths['plot']}[/]", highlight=False)
+    out.print(f"wrote {paths['results']} and {paths['plot']}", highlight=False)
 
 
 @app.command("demo")
@@ -300,10 +327,10 @@ def demo_cmd(
     """
     if seeds < 1:
         raise usage_error(f"--seeds must be at least 1, got {seeds}.")
+    out_dir = _check_out(out_dir, "demo")
     from labelwise.io import load_dataset
 
     ds = load_dataset("digits")
-    out_dir = out_dir or _default_out("demo")
     if not as_json:
         out.print(
             f"labelwise demo: {len(DEMO_STRATEGIES)} strategies on digits "
@@ -332,6 +359,8 @@ def recommend_cmd(
         ..., "--data", help="Your labeled data: CSV, .npz (X, y), svmlight, or a bundled set."
     ),
     target: str = TARGET_OPTION,
+    text_column: str = TEXT_COLUMN_OPTION,
+    id_column: str = ID_COLUMN_OPTION,
     task: str = TASK_OPTION,
     model: str = MODEL_OPTION,
     strategies: str = typer.Option(
@@ -374,12 +403,15 @@ def recommend_cmd(
     names = parse_strategies(strategies, task)
     if "random" not in names:
         names.append("random")
+    out_dir = _check_out(
+        out_dir, "recommend", ("results.json", "recommendation.json", "learning_curve.png")
+    )
     from labelwise.io import load_dataset
     from labelwise.loop._plot import plot_learning_curves
     from labelwise.loop._recommend import recommend
 
-    ds = load_dataset(data, target=target)
-    out_dir = _prepare_out(out_dir or _default_out("recommend"))
+    ds = load_dataset(data, target=target, text_column=text_column, id_column=id_column)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with progress_bar(f"replay {ds.name}", enabled=not as_json) as (set_total, advance):
         rec, results = recommend(
             ds.X,
@@ -422,8 +454,8 @@ def recommend_cmd(
     out.print(t)
     for note in results.get("notes", []):
         err.print(f"note: {note}", highlight=False)
-    out.print(f"recommended: [bold]{rec['recommended']}[/]: {rec['why']}", highlight=False)
+    out.print(f"recommended: {rec['recommended']}: {rec['why']}", highlight=False)
     out.print(
-        f"wrote [bold]{out_dir / 'recommendation.json'}[/], results.json and {png.name}",
+        f"wrote {out_dir / 'recommendation.json'}, results.json and {png.name}",
         highlight=False,
     )

@@ -6,16 +6,37 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from labelwise.cli._app import app, out, progress_bar, usage_error
+from labelwise.errors import shorten
 from labelwise.store import Project
 
 DIR_ARG = typer.Argument(..., help="The project folder.")
 
 
+def _version(kind: str, version) -> str:
+    """``model v3``, or ``no model`` before the first one."""
+    return f"no {kind}" if version is None else f"{kind} v{version}"
+
+
 def _open(path: Path) -> Project:
     return Project.open(path)
+
+
+def _planned_eval_set(p: Project) -> int:
+    """Draw the evaluation set planned by ``init --eval-size`` (a warning if the pool is short)."""
+    from labelwise.cli._app import err
+    from labelwise.errors import InvalidInputError
+    from labelwise.loop._evalset import apply_planned_eval_set
+
+    try:
+        drawn = apply_planned_eval_set(p)
+    except InvalidInputError as e:  # the import itself went in: warn, do not fail it
+        err.print(f"warning: evaluation set not drawn yet: {e}", highlight=False, soft_wrap=True)
+        return 0
+    return 0 if drawn is None else drawn.size
 
 
 @app.command("init")
@@ -34,17 +55,42 @@ def init_cmd(
         help="Database URL, e.g. postgresql+psycopg://u:p@"
         "127.0.0.1/db (default: SQLite in the folder).",
     ),
+    eval_size: int = typer.Option(
+        None,
+        "--eval-size",
+        help="Reserve a random evaluation set of N samples as soon as the pool is "
+        "imported (as 'labelwise eval-set --size N' would).",
+    ),
+    eval_seed: int = typer.Option(
+        None, "--eval-seed", help="Random seed of that draw (default: fresh, recorded)."
+    ),
 ) -> None:
     """Create a project folder with its database.
 
-    Example: [cyan]labelwise init tickets --task classification --classes bug,feature,question[/]
+    With --eval-size N, the first import reserves N samples drawn uniformly at random
+    as the evaluation set (see 'labelwise eval-set').
+
+    Example: [cyan]labelwise init tickets --task classification --classes bug,feature,question
+    --eval-size 300[/]
     """
+    if eval_size is not None and eval_size < 1:
+        raise usage_error(f"--eval-size must be at least 1, got {eval_size}.")
     p = Project.init(project, task=task, classes=classes.split(","), db=db)
+    if eval_size is not None:
+        from labelwise.loop._evalset import set_planned_eval_size
+
+        set_planned_eval_size(p, eval_size, seed=eval_seed)
     out.print(
-        f"created project [bold]{project}[/] ({task}; classes: "
-        f"{', '.join(p.classes()) or 'none yet: the first labels set them'})",
+        f"created project [bold]{escape(str(project))}[/] ({task}; classes: "
+        f"{escape(', '.join(p.classes())) or 'none yet: the first labels set them'})",
         highlight=False,
+        markup=True,
     )
+    if eval_size is not None:
+        out.print(
+            f"the first import reserves {eval_size} random samples as the evaluation set",
+            highlight=False,
+        )
 
 
 @app.command("import")
@@ -77,15 +123,39 @@ def import_cmd(
             progress=advance,
             on_total=set_total,
         )
+    if r.skipped:  # one warning line on stderr, also with --json
+        from labelwise.cli._app import err
+        from labelwise.io._samples import MAX_IMAGE_PIXELS
+
+        err.print(
+            f"warning: skipped {len(r.skipped)} image(s) over {MAX_IMAGE_PIXELS:,} pixels: "
+            f"{shorten(', '.join(r.skipped), 300)}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    drawn = _planned_eval_set(p)
     if as_json:
-        typer.echo(json.dumps(r.__dict__))
+        typer.echo(json.dumps({**r.__dict__, "eval_set_drawn": drawn}))
         return
     out.print(
         f"imported {r.n_samples} {r.kind} sample(s) and {r.n_labels} label(s) into {project}",
         highlight=False,
+        markup=False,  # paths and ids are user text, not rich markup
     )
+    if drawn:
+        out.print(
+            f"reserved {drawn} random samples as the evaluation set (init --eval-size); "
+            f"write them for labeling with 'labelwise eval-set {project} --size {drawn} "
+            "--out eval.csv'",
+            highlight=False,
+        )
     if r.ids_assigned:
-        out.print(f"no --id-column: assigned ids like {', '.join(r.first_ids)}", highlight=False)
+        out.print(
+            f"no --id-column: assigned ids like {', '.join(r.first_ids)}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command("embed")
@@ -98,15 +168,23 @@ def embed_cmd(
         "extra; the default for text when installed) or pixels.",
     ),
 ) -> None:
-    """Compute features for every sample (scaled columns, TF-IDF + SVD, or image pixels).
+    """Compute features for every sample (scaled columns, MiniLM or TF-IDF + SVD, or pixels).
+
+    Prints the method that runs first (for MiniLM: ONNX Runtime or sentence-transformers,
+    and the threads), then a progress bar with the rate.
 
     Example: [cyan]labelwise embed tickets[/]
     """
     from labelwise.embed import compute_features
 
     p = _open(project)
-    with progress_bar("embed", enabled=True) as (set_total, advance):
-        art = compute_features(p, method=method, progress=advance)
+    with progress_bar("embed", enabled=True, unit="samples") as (set_total, advance):
+
+        def start(total: int, line: str) -> None:
+            out.print(line, highlight=False, soft_wrap=True)  # which method runs; one line
+            set_total(total)
+
+        art = compute_features(p, method=method, progress=advance, on_start=start)
     out.print(
         f"features v{art.version}: {art.info['n_samples']} x {art.info['dim']} "
         f"({art.info['method']}) -> {art.path}",
@@ -130,11 +208,29 @@ def train_cmd(
     if as_json:
         typer.echo(json.dumps(r))
         return
-    m = "n/a (too few labels per class)" if r["metric"] is None else f"{r['metric']:.4f}"
+    out.print(f"model v{r['version']} ({model}) on {r['n_labeled']} labels", highlight=False)
+    if r["metric"] is not None:
+        lo, hi = r["metric_ci"]
+        f_lo, f_hi = r["f1_ci"]
+        out.print(
+            f"evaluation accuracy {r['metric']:.4f} (95% interval {lo:.4f} to {hi:.4f}), "
+            f"macro-F1 {r['f1']:.4f} ({f_lo:.4f} to {f_hi:.4f}) on {r['n_eval']} random "
+            "evaluation labels",
+            highlight=False,
+        )
+    else:
+        out.print(f"[yellow]{escape(r['note'])}[/]", highlight=False, markup=True)
+    cv = "n/a (too few labels per class)" if r["cv_metric"] is None else f"{r['cv_metric']:.4f}"
     out.print(
-        f"model v{r['version']} ({model}) on {r['n_labeled']} labels; cross-validated accuracy {m}",
+        f"cross-validated accuracy on the selected labels {cv} (biased by the selection)",
         highlight=False,
     )
+    if r.get("n_retired_labels"):
+        out.print(
+            f"{r['n_retired_labels']} labels of retired classes excluded (kept in the project "
+            "and in exports; no model is trained on them)",
+            highlight=False,
+        )
 
 
 @app.command("select")
@@ -152,24 +248,61 @@ def select_cmd(
         help="Select nothing: write stored round N to "
         "--out again (e.g. after a crash lost the file).",
     ),
+    random_share: float = typer.Option(
+        0.0,
+        "--random-share",
+        help="Share of the batch (0 to 1) drawn uniformly at random: the random arm, "
+        "for an honest active-vs-random comparison on the dashboard.",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Open another round even though the latest one still has unlabeled picks.",
+    ),
+    with_content: bool | None = typer.Option(
+        None,
+        "--with-content/--no-with-content",
+        help="Add each pick's content to --out after the id,score,reason,... columns: "
+        "'text' for text, 'path' for images (on by default for both), the feature "
+        "columns for table rows (off by default).",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the batch as JSON."),
 ) -> None:
     """Select the next batch to label and store it with each pick's scores and reason.
 
+    While the latest round still has unlabeled picks, select refuses (label them
+    first) unless --force opens another round.
+
+    Samples of the random evaluation set (see 'labelwise eval-set') are never selected.
+
     Example: [cyan]labelwise select tickets --strategy margin --batch 50 --out batch.csv[/]
     """
+    from labelwise._validation import check_writable
+    from labelwise.io._formats import TABLE_FORMATS
     from labelwise.loop._project import export_round, select_batch
 
+    if out_file is not None:  # before anything is selected or stored
+        check_writable(out_file, flag="--out", suffixes=tuple(TABLE_FORMATS))
     if again is not None:
         if out_file is None:
             raise usage_error("--round needs --out FILE to write the stored batch to.")
-        path = export_round(_open(project), again, out_file)
+        path = export_round(_open(project), again, out_file, with_content=with_content)
         out.print(f"wrote round {again} to {path}", highlight=False)
         return
     if batch < 1:
         raise usage_error(f"--batch must be at least 1, got {batch}.")
+    if not 0.0 <= random_share <= 1.0:
+        raise usage_error(f"--random-share must be within [0, 1], got {random_share}.")
     r = select_batch(
-        _open(project), strategy=strategy, batch_size=batch, out=out_file, random_state=seed
+        _open(project),
+        strategy=strategy,
+        batch_size=batch,
+        out=out_file,
+        random_state=seed,
+        random_share=random_share,
+        force=force,
+        with_content=with_content,
     )
     if as_json:
         typer.echo(
@@ -206,13 +339,19 @@ def select_cmd(
 def labels_cmd(
     project: Path = DIR_ARG,
     action: str = typer.Argument(..., help="import or export"),
-    file: Path = typer.Argument(..., help="CSV with columns id,label (+ annotator, duration)."),
+    file: Path = typer.Argument(
+        ...,
+        help="Columns id,label (+ annotator, duration): .csv, or .jsonl / .parquet by extension.",
+    ),
     annotator: str = typer.Option(
         None, "--annotator", help="Who labeled (when the file has no annotator column)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
-    """Import labels from a CSV (atomic; re-importing the same file changes nothing) or export them.
+    """Import labels (atomic; re-importing the same file changes nothing) or export them.
+
+    CSV, JSONL or Parquet by the file's extension; exported CSV cells that a spreadsheet
+    would run as formulas (starting with = + - @) get a leading ' and read back unchanged.
 
     Example: [cyan]labelwise labels tickets import labeled.csv[/]
     """
@@ -233,24 +372,36 @@ def labels_cmd(
         if as_json:
             typer.echo(json.dumps({"exported": n, "file": str(file)}))
         else:
-            out.print(f"exported {n} label(s) to {file}", highlight=False)
+            out.print(f"exported {n} label(s) to {file}", highlight=False, markup=False)
     else:
-        raise usage_error(f"labels action must be 'import' or 'export', got {action!r}.")
+        raise usage_error(f"labels action must be 'import' or 'export', got {shorten(action)}.")
 
 
 @app.command("status")
 def status_cmd(
     project: Path = DIR_ARG,
+    target: float = typer.Option(
+        None,
+        "--target",
+        help="Forecast how many more labels reach this evaluation accuracy (needs an "
+        "evaluation set and 3+ finished rounds).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Where the project stands: counts per class and state, rounds, metric, stopping signals.
 
-    Example: [cyan]labelwise status tickets --json[/]
+    Each round's metric is the accuracy on the labeled part of the random evaluation set,
+    with its 95% interval; the cross-validated accuracy on the selected labels is shown
+    beside it (biased by the selection).
+
+    Example: [cyan]labelwise status tickets --json --target 0.9[/]
     """
     from labelwise.loop._project import status
 
+    if target is not None and not 0.0 < target <= 1.0:
+        raise usage_error(f"--target must be within (0, 1], got {target}.")
     p = _open(project)
-    st = status(p)
+    st = status(p, target=target)
     curve = _status_curve(p)
     if curve is not None:
         st["learning_curve_png"] = str(curve)
@@ -258,9 +409,10 @@ def status_cmd(
         typer.echo(json.dumps(st))
         return
     out.print(
-        f"[bold]{project}[/]: {st['n_samples']} samples, {st['n_labeled']} labeled, "
+        f"[bold]{escape(str(project))}[/]: {st['n_samples']} samples, {st['n_labeled']} labeled, "
         f"{st['n_pending']} selected and waiting for labels",
         highlight=False,
+        markup=True,
     )
     t = Table(title="labels per class")
     t.add_column("class")
@@ -268,28 +420,53 @@ def status_cmd(
     for c, n in st["labels_per_class"].items():
         t.add_row(c, str(n))
     out.print(t)
+    if st.get("n_retired_labels"):
+        out.print(
+            f"{st['n_retired_labels']} labels of retired classes excluded from training",
+            highlight=False,
+        )
+    ev = st["eval_set"]
     out.print(
-        f"features v{st['features_version']}, model v{st['model_version']} "
-        f"(cv accuracy {st['model_metric']}); {len(st['rounds'])} finished round(s), "
-        f"{len(st['open_rounds'])} open",
+        f"evaluation set: {ev['size']} random samples, {ev['n_labeled']} labeled",
+        highlight=False,
+    )
+    if st["metric_note"]:
+        out.print(f"[yellow]{escape(st['metric_note'])}[/]", highlight=False, markup=True)
+    out.print(
+        f"{_version('features', st['features_version'])}, "
+        f"{_version('model', st['model_version'])} "
+        f"(evaluation accuracy {_fmt(st['model_metric'], st['model_metric_ci'])}; "
+        f"cv accuracy on the selected labels {_fmt(st['model_cv_metric'])}); "
+        f"{len(st['rounds'])} finished round(s), {len(st['open_rounds'])} open",
         highlight=False,
     )
     if st["rounds"]:
         t = Table(title="learning curve (finished rounds)")
-        for c in ("round", "strategy", "labels", "cv accuracy"):
+        for c in ("round", "strategy", "labels", "eval accuracy (95% interval)", "n_eval", "cv"):
             t.add_column(c, justify="right")
         for r in st["rounds"]:
             t.add_row(
                 str(r["round"]),
                 r["strategy"],
-                str(r["n_labeled_before"] + r["batch_size"]),
-                f"{r['metric']:.4f}",
+                str(r["n_labeled"]),
+                _fmt(r["metric"], r["metric_ci"]),
+                str(r["n_eval"]),
+                _fmt(r["cv_metric"]),
             )
         out.print(t)
     if curve is not None:
         out.print(f"learning curve: {curve}", highlight=False)
     if st["stopping"]["diminishing_returns"]:
         out.print(f"stopping signal: {st['stopping']['diminishing_returns']}", highlight=False)
+    fc = st.get("forecast")
+    if fc:
+        out.print(f"forecast: {fc.get('refused') or fc['message']}", highlight=False)
+
+
+def _fmt(value, ci=None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" + (f" ({ci[0]:.4f} to {ci[1]:.4f})" if ci else "")
 
 
 def _status_curve(p: Project):
@@ -297,7 +474,7 @@ def _status_curve(p: Project):
     from labelwise.loop._plot import plot_project_curve
     from labelwise.loop._project import history
 
-    rounds = [r for r in history(p) if r["metric"] is not None]
+    rounds = [r for r in history(p) if r["finished"]]
     if len(rounds) < 2:
         return None
     return plot_project_curve(rounds, p.path / "learning_curve.png", title=p.path.name)
@@ -326,11 +503,11 @@ def history_cmd(
         if as_json:
             typer.echo(json.dumps(info))
             return
-        out.print(f"[bold]{sample}[/]", highlight=False)
+        out.print(f"[bold]{escape(sample)}[/]", highlight=False, markup=True)
         for sel in info["selections"]:
             out.print(
                 f"  round {sel['round']}: picked #{sel['position'] + 1} by {sel['strategy']}"
-                f" (model v{sel['model_version']}): {sel['reason']}",
+                f" ({_version('model', sel['model_version'])}): {sel['reason']}",
                 highlight=False,
             )
         for lab in info["labels"]:
@@ -341,11 +518,24 @@ def history_cmd(
             )
         if not info["selections"] and not info["labels"]:
             out.print("  never selected, not labeled", highlight=False)
+        from labelwise.loop._evalset import is_reserved
+
+        if is_reserved(_open(project), sample):
+            out.print("  reserved for the random evaluation set: never selected", highlight=False)
         return
-    rows = history(_open(project))
+    p = _open(project)
+    rows = history(p)
     if as_json:
         typer.echo(json.dumps(rows))
         return
+    from labelwise.loop._evalset import eval_set_info
+
+    for d in eval_set_info(p)["draws"]:
+        out.print(
+            f"evaluation set: {d['added']} random samples reserved at {d['at']} "
+            f"(total {d['size']}, seed {d['seed']})",
+            highlight=False,
+        )
     t = Table(title=f"rounds of {project}")
     for c in ("round", "strategy", "model", "selected", "labeled", "metric"):
         t.add_column(c)

@@ -8,6 +8,12 @@ interval comes from a residual bootstrap: refit on fitted values plus resampled
 residuals, and take percentiles of ``n*``; a bootstrap fit whose ceiling is
 below the target counts as "never", which can make the upper end unbounded.
 
+With ``errors`` (each point's standard error: a project's evaluation metric
+comes with an interval) the bootstrap is parametric instead: every replicate
+redraws each point around the fit with the larger of its own standard error
+and the residual scatter, so a noisy evaluation set widens the forecast's
+interval rather than hiding in it.
+
 The law describes learning curves under i.i.d. (random) sampling well. Curves
 of uncertainty sampling often rise faster than the law fit on their first
 rounds, so for them the forecast errs on the side of too many labels.
@@ -28,7 +34,7 @@ from scipy.optimize import minimize_scalar
 
 from labelwise.errors import InvalidInputError
 
-__all__ = ["Forecast", "fit_power_law", "power_law", "forecast_labels"]
+__all__ = ["Forecast", "fit_power_law", "power_law", "forecast_labels", "project_forecast"]
 
 
 def power_law(n, a, b, c):
@@ -118,6 +124,7 @@ def forecast_labels(
     n_boot: int = 200,
     ceiling: float | None = 1.0,
     metric: str = "metric",
+    errors=None,
     random_state=0,
 ) -> Forecast:
     """Forecast the labels needed to reach ``target`` from the learning curve so far.
@@ -136,6 +143,10 @@ def forecast_labels(
         Upper bound of the metric.
     metric : str
         Name used in the message.
+    errors : array-like of float, optional
+        Standard error of each value (e.g. from its 95 % interval: width / 3.92).
+        Propagated into the interval; the target also counts as met only once
+        the last value's lower 95 % bound reaches it.
     random_state : int or None
 
     Examples
@@ -153,9 +164,15 @@ def forecast_labels(
         raise InvalidInputError("a forecast needs the metric at 3 or more label counts.")
     if (x <= 0).any() or (np.diff(x) <= 0).any() or not np.isfinite(y).all():
         raise InvalidInputError("labels must be positive and increasing, values finite.")
+    se = None
+    if errors is not None:
+        se = np.asarray(errors, dtype=np.float64)
+        if se.shape != y.shape or not np.isfinite(se).all() or (se < 0).any():
+            raise InvalidInputError("errors must be finite, >= 0 and one per value.")
     a, b, c = fit_power_law(x, y, ceiling=ceiling)
     now = int(x[-1])
-    if y[-1] >= target:
+    met = y[-1] >= target if se is None else y[-1] - 1.959964 * se[-1] >= target
+    if met:
         return Forecast(
             target,
             now,
@@ -174,8 +191,14 @@ def forecast_labels(
     resid = y - fitted
     rng = np.random.default_rng(random_state)
     boots = np.empty(n_boot)
+    spread = None
+    if se is not None:
+        spread = np.maximum(se, float(np.sqrt(np.mean(resid**2))))
     for i in range(n_boot):
-        yb = fitted + rng.choice(resid, size=resid.size, replace=True)
+        if spread is None:
+            yb = fitted + rng.choice(resid, size=resid.size, replace=True)
+        else:
+            yb = fitted + rng.normal(0.0, spread)
         boots[i] = _needed(*fit_power_law(x, yb, ceiling=ceiling), target)
     more = np.maximum(boots - now, 0.0)
     tail = (1.0 - level) / 2.0
@@ -197,3 +220,32 @@ def forecast_labels(
             f"off at about {a:.4f}. Lower the target, or change the model or features."
         )
     return Forecast(target, now, need, more_now, low, high, level, reachable, a, (a, b, c), msg)
+
+
+def project_forecast(rounds: list[dict], target: float, **kw) -> Forecast:
+    """Forecast from a project's finished rounds (``status()["rounds"]``) on its evaluation metric.
+
+    Uses the rounds with an evaluation metric; each one's 95 % interval gives its
+    standard error. Refuses (``InvalidInputError``) without an evaluation set: a
+    curve of the selection-biased CV accuracy would forecast the picker, not the model.
+    """
+    from labelwise.loop._evalset import NO_EVAL_NOTE
+
+    scored = [r for r in rounds if r.get("metric") is not None and r.get("metric_ci")]
+    if not scored:
+        raise InvalidInputError(
+            f"{NO_EVAL_NOTE}; the forecast needs the metric on a random evaluation set: "
+            "draw one with 'labelwise eval-set' and label it."
+        )
+    by_n: dict[int, dict] = {}
+    for r in scored:  # one point per label count: the latest round with it
+        by_n[int(r["n_labeled"])] = r
+    pts = [by_n[n] for n in sorted(by_n) if n > 0]
+    if len(pts) < 3:
+        raise InvalidInputError(
+            f"a forecast needs the evaluation metric at 3 or more label counts; {len(pts)} so far."
+        )
+    x = [r["n_labeled"] for r in pts]
+    y = [r["metric"] for r in pts]
+    se = [(r["metric_ci"][1] - r["metric_ci"][0]) / (2 * 1.959964) for r in pts]
+    return forecast_labels(x, y, target, errors=se, metric="evaluation accuracy", **kw)

@@ -16,7 +16,7 @@ import numpy as np
 from labelwise._validation import check_batch_size, check_indices, check_X
 from labelwise.errors import EmptyPoolError, InvalidInputError
 from labelwise.loop._metrics import DEFAULT_METRIC, get_metric
-from labelwise.loop._stopping import StoppingRule, check_rules
+from labelwise.loop._stopping import CostBudget, LabelBudget, StoppingRule, check_rules
 from labelwise.loop._tasks import DEFAULT_MODEL, DEFAULT_STRATEGY, get_task
 from labelwise.strategies import QueryContext, Selection, Strategy, get_strategy, strategy_names
 from labelwise.strategies._neighbors import knn_search, nearest_distance
@@ -25,6 +25,7 @@ from labelwise.strategies._registry import MODEL_NEEDS
 __all__ = ["RoundRecord", "LoopResult", "ActiveLoop"]
 
 COLD_START_NOTE = "cold start: no model yet, diversity on features alone"
+_COST_TOL = 1e-9  # float slack when summing costs against a budget
 
 
 @dataclass
@@ -295,10 +296,13 @@ class ActiveLoop:
             self._stop_pred = pred
         return out
 
-    def select(self, batch_size: int | None = None) -> Selection:
-        """Choose the next batch (does not label it)."""
+    def select(self, batch_size: int | None = None, *, candidates=None) -> Selection:
+        """Choose the next batch (does not label it).
+
+        ``candidates`` narrows the unlabeled rows to choose from (default: all of them).
+        """
         b = self.batch_size if batch_size is None else check_batch_size(batch_size)
-        cand = self.candidates
+        cand = self.candidates if candidates is None else np.asarray(candidates, dtype=np.intp)
         if cand.size == 0:
             raise EmptyPoolError("The pool is exhausted: every sample is labeled.")
         strategy, note = self.strategy, ""
@@ -400,15 +404,68 @@ class ActiveLoop:
         t0 = time.perf_counter()
         b = self.batch_size
         for rule in self.stopping:  # never query past a label budget
-            budget = getattr(rule, "budget", None)
-            if budget is not None:
-                b = max(1, min(b, budget - self.history[-1].n_queried))
-        sel = self.select(b)
+            if isinstance(rule, LabelBudget):
+                b = max(1, min(b, rule.budget - self.history[-1].n_queried))
+        left = self._cost_left()
+        if left is None:
+            sel = self.select(b)
+        else:  # never spend past a cost budget: fill the batch by cost
+            sel = self._select_within(b, left)
         t1 = time.perf_counter()
         self._add(sel.indices, self.oracle.label(sel.indices))
         self.fit()
         t2 = time.perf_counter()
         return self._record(len(self.history), sel, t1 - t0, t2 - t1)
+
+    def _unit_cost(self, rows: np.ndarray) -> np.ndarray:
+        """Labeling cost of some pool rows (1 each without a per-sample cost)."""
+        return np.ones(rows.size) if self.cost is None else self.cost[rows]
+
+    def _cost_left(self) -> float | None:
+        """The smallest cost budget left over all :class:`CostBudget` rules, or None."""
+        budgets = [r.budget for r in self.stopping if isinstance(r, CostBudget)]
+        if not budgets:
+            return None
+        return min(budgets) - self.history[-1].cost_spent
+
+    def _select_within(self, b: int, left: float) -> Selection:
+        """A batch of at most ``b`` picks whose summed cost fits in ``left``.
+
+        Candidates that alone cost more than ``left`` are left out; the picks are
+        taken in ranked order while the running total fits, so a batch can be
+        short (the last round of a budget) but the budget is never exceeded.
+        """
+        cand = self.candidates
+        c = self._unit_cost(cand)
+        fits = c <= left + _COST_TOL
+        if not fits.any():
+            raise EmptyPoolError(
+                f"the cost budget left ({left:g}) is less than the cost of any unlabeled "
+                f"sample (the cheapest costs {float(c.min()):g})."
+            )
+        # the most picks that can fit: the cheapest ones first
+        n_max = int(np.searchsorted(np.cumsum(np.sort(c[fits])), left + _COST_TOL, "right"))
+        sel = self.select(min(b, n_max), candidates=cand[fits])
+        total = np.cumsum(self._unit_cost(sel.indices))
+        n = int(np.searchsorted(total, left + _COST_TOL, side="right"))
+        if n < sel.indices.size:
+            sel.indices = sel.indices[:n]
+            sel.at_pick = {k: v[:n] for k, v in sel.at_pick.items()}
+        return sel
+
+    def _cost_exhausted(self) -> str | None:
+        """Why no further pick fits a cost budget (every candidate costs more than is left)."""
+        left = self._cost_left()
+        if left is None:
+            return None
+        cheapest = float(self._unit_cost(self.candidates).min())
+        if cheapest <= left + _COST_TOL:
+            return None
+        spent = self.history[-1].cost_spent
+        return (
+            f"cost budget reached: {spent:g} of {spent + left:g} spent; the cheapest unlabeled "
+            f"sample costs {cheapest:g}, more than the {max(left, 0.0):g} left"
+        )
 
     def forecast(self, target: float, **kw):
         """Labels needed to reach ``target``, from the learning curve so far."""
@@ -437,6 +494,9 @@ class ActiveLoop:
                 return LoopResult(self.history, fired)
             if not self._unlabeled.any():
                 return LoopResult(self.history, {"pool_exhausted": "every sample is labeled"})
+            spent_out = self._cost_exhausted()
+            if spent_out:
+                return LoopResult(self.history, {"cost_budget": spent_out})
             if max_rounds is not None and rounds >= max_rounds:
                 return LoopResult(self.history, {"max_rounds": f"{max_rounds} rounds run"})
             rec = self.step()

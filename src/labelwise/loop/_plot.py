@@ -87,29 +87,55 @@ def plot_learning_curves(results: dict, path: str | Path) -> Path:
 
 
 def plot_project_curve(rounds: list[dict], path: str | Path, *, title: str = "") -> Path:
-    """Write a PNG of a project's metric per round against the labels it had."""
+    """Write a PNG of a project's learning curve: evaluation accuracy per round with its band.
+
+    The accuracy on the random evaluation set is drawn with its 95 % interval as a
+    band; the cross-validated accuracy on the selected labels as a thin dashed
+    secondary line (biased by the selection). Without an evaluation set only the CV
+    line is drawn, and the title says the metric is biased.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = [r["n_labeled_before"] + r["n_selected"] for r in rounds]
-    y = [r["metric"] for r in rounds]
+    from labelwise.loop._evalset import NO_EVAL_NOTE
+
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    ax.plot(x, y, "o-", lw=2)
-    for r, xi, yi in zip(rounds, x, y, strict=True):
-        ax.annotate(
-            str(r["round"]),
-            (xi, yi),
-            textcoords="offset points",
-            xytext=(0, 6),
-            ha="center",
-            fontsize=7,
+    ev = [r for r in rounds if r.get("metric") is not None]
+    if ev:
+        x = [r["n_labeled"] for r in ev]
+        y = [r["metric"] for r in ev]
+        lo = [r["metric_ci"][0] if r.get("metric_ci") else r["metric"] for r in ev]
+        hi = [r["metric_ci"][1] if r.get("metric_ci") else r["metric"] for r in ev]
+        ax.fill_between(x, lo, hi, color="C0", alpha=0.2, lw=0, label="95% interval")
+        ax.plot(x, y, "o-", color="C0", lw=2, label="accuracy on the random evaluation set")
+        for r, xi, yi in zip(ev, x, y, strict=True):
+            ax.annotate(
+                str(r["round"]),
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=7,
+            )
+    cv = [r for r in rounds if r.get("cv_metric") is not None]
+    if cv:
+        ax.plot(
+            [r["n_labeled"] for r in cv],
+            [r["cv_metric"] for r in cv],
+            "--",
+            color="gray",
+            lw=0.8,
+            label="CV accuracy on the selected labels (biased)",
         )
-    ax.set_xlabel("labeled samples")
-    ax.set_ylabel(rounds[0].get("metric_name") or "metric")
-    ax.set_title(title or "project learning curve (numbers: rounds)")
+    ax.set_xlabel("labels the model was fit on")
+    ax.set_ylabel("accuracy")
+    head = title or "project learning curve (numbers: rounds)"
+    ax.set_title(head if ev else f"{head}\n{NO_EVAL_NOTE}", fontsize=10)
     ax.grid(alpha=0.3)
+    if ev or cv:
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

@@ -8,18 +8,24 @@ model a model-based strategy falls back to cold-start diversity
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select
 
+from labelwise._validation import check_writable, normalize_id
 from labelwise.embed import load_features
-from labelwise.errors import InvalidInputError
+from labelwise.errors import ConflictError, InvalidInputError, shorten
+from labelwise.io._formats import TABLE_FORMATS, table_bytes
+from labelwise.loop._evalset import (
+    NO_EVAL_NOTE,
+    eval_ids,
+    eval_set_info,
+    score_on_eval,
+    training_labels,
+)
 from labelwise.loop._loop import COLD_START_NOTE
 from labelwise.loop._stopping import DiminishingReturns
 from labelwise.models import BaggingCommittee, make_model
@@ -32,6 +38,9 @@ __all__ = [
     "BatchResult",
     "train",
     "select_batch",
+    "open_round",
+    "check_no_open_round",
+    "content_columns",
     "status",
     "history",
     "round_uids",
@@ -39,19 +48,44 @@ __all__ = [
 ]
 
 
-def _labeled(project: Project, sample_ids: np.ndarray):
-    """Positions (in the feature matrix) and values of every labeled sample."""
-    labels = project.current_labels()
+def _labeled(project: Project, sample_ids: np.ndarray, reserved: set[int] | None = None):
+    """Positions (in the feature matrix) and values of every label a model may be fit on.
+
+    Labels of the random evaluation set (``reserved``) are left out: no model is
+    ever fit on them.
+    """
+    labels, _ = _split_retired(project, training_labels(project, reserved))
     pos = np.flatnonzero(np.isin(sample_ids, np.fromiter(labels, dtype=np.int64)))
     return pos, np.asarray([labels[int(sample_ids[p])] for p in pos], dtype=object)
 
 
+def _split_retired(project: Project, labels: dict[int, str]) -> tuple[dict[int, str], int]:
+    """The labels of active classes, and how many labels of retired classes were left out.
+
+    A retired class is no longer offered and models know only the active classes: its
+    labels stay (and are exported under their class name), but no model is fit or
+    scored on them and strategies do not see them; their samples count as labeled, so
+    they are not selected again.
+    """
+    active = set(project.classes())
+    kept = {sid: v for sid, v in labels.items() if v in active}
+    return kept, len(labels) - len(kept)
+
+
 def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> dict:
-    """Fit the model on every labeled sample; store it with its cross-validated accuracy."""
+    """Fit the model on every label outside the evaluation set; store it with its metrics.
+
+    ``metric`` is the accuracy on the labeled part of the random evaluation set
+    (``metric_ci``: Wilson 95 % interval; ``f1``/``f1_ci``: macro-F1 with a bootstrap
+    interval; ``n_eval``: evaluation labels used). ``cv_metric`` is the
+    cross-validated accuracy on the selected labels: biased by the selection, kept
+    for reference. Without an evaluation set ``metric`` is None and ``note`` says why.
+    """
     if project.task != "classification":
         raise InvalidInputError("project training supports classification for now.")
     X, ids, fversion = load_features(project)
-    pos, y = _labeled(project, ids)
+    reserved = eval_ids(project)
+    pos, y = _labeled(project, ids, reserved)
     classes = project.classes()
     seen = sorted(set(y.tolist()))
     if len(seen) < 2:
@@ -60,17 +94,33 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
             f"of {seen or 'no'} class(es). Label more with 'labelwise labels'."
         )
     clf = make_model(model, classes=classes, random_state=random_state).fit(X[pos], y)
-    metric = _cv_accuracy(model, classes, X[pos], y, random_state)
+    cv = _cv_accuracy(model, classes, X[pos], y, random_state)
+    n_retired = _split_retired(project, project.current_labels())[1]
+    ev = score_on_eval(clf, X, ids, project.current_labels(), reserved, classes)
+    if ev is not None:
+        note = None
+    elif reserved:
+        note = "the evaluation set has no labels yet: label it to measure the model"
+    else:
+        note = NO_EVAL_NOTE
     info = {
         "model": model,
         "n_labeled": int(pos.size),
         "classes": classes,
         "features_version": fversion,
-        "metric_name": "cv_accuracy",
-        "metric": metric,
+        "metric_name": "eval_accuracy" if ev else None,
+        "metric": ev["metric"] if ev else None,
+        "metric_ci": ev["metric_ci"] if ev else None,
+        "f1": ev["f1"] if ev else None,
+        "f1_ci": ev["f1_ci"] if ev else None,
+        "n_eval": ev["n_eval"] if ev else 0,
+        "eval_set_size": len(reserved),
+        "cv_metric": cv,
+        "note": note,
+        "n_retired_labels": n_retired,
     }
     art = project.add_artifact("model", pickle.dumps(clf), ".pkl", info)
-    _finish_rounds(project, art.version, metric, int(pos.size))
+    _finish_rounds(project, art.version, info, ev["hits"] if ev else None)
     return {"version": art.version, **info}
 
 
@@ -88,19 +138,65 @@ def _cv_accuracy(model, classes, X, y, seed) -> float | None:
     return hits / y.size
 
 
-def _finish_rounds(project: Project, version: int, metric, n_labeled: int) -> None:
-    """Give the metric to rounds whose every pick is labeled and that have none yet."""
+ROUND_KEYS = ("metric_ci", "f1", "f1_ci", "n_eval", "cv_metric", "n_labeled", "note")
+
+
+def _finish_rounds(project: Project, version: int, info: dict, hits: dict | None) -> None:
+    """Give the model's metrics to rounds whose every pick is labeled and that have none yet.
+
+    A round is finished by the first model trained after all its picks are labeled;
+    it keeps that model's evaluation metric (with interval and ``n_eval``), its CV
+    accuracy on the selected labels and its per-item evaluation hits.
+    """
     labels = project.current_labels()
+    n_labeled = info["n_labeled"]
     with transaction(project.session) as s:
-        for rnd in s.scalars(select(Round).where(Round.metric.is_(None))):
+        for rnd in s.scalars(select(Round).order_by(Round.number)):
+            if _finished(rnd):
+                continue
             picked = s.scalars(
                 select(SelectionRow.sample_id).where(SelectionRow.round_id == rnd.id)
             ).all()
             if picked and all(p in labels for p in picked):
-                rnd.metric = metric
-                rnd.metric_name = "cv_accuracy"
+                rnd.metric = info["metric"]
+                rnd.metric_name = info["metric_name"]
                 rnd.note = f"model v{version} trained on {n_labeled} labels"
-        s.add(Event(kind="model.train", payload={"version": version, "metric": metric}))
+                rnd.info = {
+                    "trained_version": version,
+                    **{k: info[k] for k in ROUND_KEYS},
+                    "hits": _pack_hits(hits),
+                }
+        s.add(
+            Event(
+                kind="model.train",
+                payload={
+                    "version": version,
+                    "metric": info["metric"],
+                    "metric_ci": info["metric_ci"],
+                    "n_eval": info["n_eval"],
+                    "cv_metric": info["cv_metric"],
+                },
+            )
+        )
+
+
+def _finished(rnd: Round) -> bool:
+    """A round has been scored: by a model trained after its labels (or, before 0004, a metric)."""
+    return bool(rnd.info and rnd.info.get("trained_version")) or rnd.metric is not None
+
+
+def _pack_hits(hits: dict | None) -> dict | None:
+    """Per-item evaluation hits as two compact JSON fields: sorted ids and a 0/1 string."""
+    if not hits:
+        return None
+    ids = sorted(hits)
+    return {"ids": ids, "bits": "".join("1" if hits[i] else "0" for i in ids)}
+
+
+def _unpack_hits(packed: dict | None) -> dict[int, bool] | None:
+    if not packed:
+        return None
+    return {int(i): b == "1" for i, b in zip(packed["ids"], packed["bits"], strict=True)}
 
 
 def _load_model(project: Project):
@@ -129,53 +225,90 @@ def select_batch(
     batch_size: int = 10,
     out: str | Path | None = None,
     random_state: int | None = None,
+    random_share: float = 0.0,
+    force: bool = False,
+    with_content: bool | None = None,
     **params,
 ) -> BatchResult:
-    """Select the next batch from unlabeled, not-yet-selected samples and store it."""
+    """Select the next batch from unlabeled, not-yet-selected samples and store it.
+
+    Samples of the random evaluation set are never candidates. ``random_share``
+    (0 to 1) of the batch is the *random arm*: drawn uniformly at random from the
+    candidates (stored with strategy ``random_arm`` and a reason saying so); the
+    strategy picks the rest from the other candidates.
+
+    While the latest round still has unlabeled picks, nothing is selected and a
+    :class:`~labelwise.errors.ConflictError` says so, unless ``force`` opens
+    another round anyway. ``with_content`` adds each pick's content to the rows
+    and the ``out`` file (see :func:`content_columns`).
+    """
+    if not 0.0 <= random_share <= 1.0:
+        raise InvalidInputError(f"--random-share must be within [0, 1], got {random_share}.")
+    if not force:
+        check_no_open_round(project)
+    if out is not None:  # before the round is stored, not after
+        check_writable(out, flag="out", suffixes=tuple(TABLE_FORMATS))
     strat = get_strategy(strategy, **params)
     X, ids, _ = load_features(project)
-    labels = project.current_labels()
+    all_labels = project.current_labels()
+    reserved = eval_ids(project)
+    # what models and strategies may see: not the evaluation set, not retired classes
+    labels, _ = _split_retired(project, training_labels(project, reserved))
     with project.session() as s:
         pending = set(s.scalars(select(SelectionRow.sample_id)))
         n_round = (s.scalar(select(func.max(Round.number))) or 0) + 1
     labeled_pos = np.flatnonzero(np.isin(ids, np.fromiter(labels, dtype=np.int64)))
-    taken = np.isin(ids, np.fromiter(pending | set(labels), dtype=np.int64))
+    taken = np.isin(ids, np.fromiter(pending | set(all_labels) | reserved, dtype=np.int64))
     cand = np.flatnonzero(~taken)
     if cand.size == 0:
         raise InvalidInputError(
-            "nothing left to select: every sample is labeled or already in a batch."
+            "nothing left to select: every sample is labeled, already in a batch or reserved "
+            "for the evaluation set."
         )
+    arm, cand = _random_arm(cand, batch_size, random_share, random_state)
     model, art = _load_model(project)
     cold = bool(strat.needs & MODEL_NEEDS) and model is None
     if cold:
         strat = get_strategy("k_center_greedy")
     if model is not None and art.info.get("classes") != project.classes():
         raise InvalidInputError("the classes changed since the model was trained; run train.")
-    ctx = QueryContext(
-        candidates=cand,
-        labeled=labeled_pos,
-        X=X if strat.needs & {"X", "labeled"} else None,
-        proba=model.predict_proba(X[cand]) if "proba" in strat.needs else None,
-        probas=_committee(model, X, labeled_pos, labels, ids, random_state).predict_proba(X[cand])
-        if "committee" in strat.needs
-        else None,
-        n_classes=len(project.classes()) or None,
-        model=model if "model" in strat.needs else None,
-        y_labeled=np.asarray([labels[int(ids[p])] for p in labeled_pos], dtype=object)
-        if "model" in strat.needs
-        else None,
+    n_strategy = min(batch_size, cand.size + arm.size) - arm.size
+    ctx = (
+        None
+        if n_strategy <= 0
+        else QueryContext(
+            candidates=cand,
+            labeled=labeled_pos,
+            X=X if strat.needs & {"X", "labeled"} else None,
+            proba=model.predict_proba(X[cand]) if "proba" in strat.needs else None,
+            probas=_committee(model, X, labeled_pos, labels, ids, random_state).predict_proba(
+                X[cand]
+            )
+            if "committee" in strat.needs
+            else None,
+            n_classes=len(project.classes()) or None,
+            model=model if "model" in strat.needs else None,
+            y_labeled=np.asarray([labels[int(ids[p])] for p in labeled_pos], dtype=object)
+            if "model" in strat.needs
+            else None,
+        )
     )
-    sel = strat.query(ctx, batch_size, random_state)
-    if cold:
-        sel.note = COLD_START_NOTE
-    picks = sel.picks()
+    if ctx is not None:
+        sel = strat.query(ctx, n_strategy, random_state)
+        if cold:
+            sel.note = COLD_START_NOTE
+        picks = sel.picks()
+        strategy_name = sel.strategy
+    else:  # the whole batch is the random arm
+        sel, picks, strategy_name, cold = None, [], RANDOM_ARM, False
+    picks = picks + _arm_picks(arm, len(picks), random_share)
     pick_sids = [int(ids[p.index]) for p in picks]
     with project.session() as s:  # uids of the picks only, not of the whole pool
         uid_of = dict(
             s.execute(select(Sample.id, Sample.uid).where(Sample.id.in_(pick_sids))).all()
         )
     version = None if art is None else art.version
-    first = next(iter(sel.criteria), None)
+    first = next(iter(sel.criteria), None) if sel is not None else None
     rows = []
     for p in picks:
         score = p.raw.get(first) if first else next(iter(p.raw.values()), None)
@@ -184,7 +317,7 @@ def select_batch(
                 "id": uid_of[int(ids[p.index])],
                 "score": score,
                 "reason": p.reason,
-                "strategy": sel.strategy,
+                "strategy": RANDOM_ARM if isinstance(p, _ArmPick) else strategy_name,
                 "round": n_round,
                 "model_version": version,
                 "position": p.position,
@@ -207,7 +340,7 @@ def select_batch(
             )
         rnd = Round(
             number=n_round,
-            strategy=sel.strategy,
+            strategy=strategy_name,
             model_version=version,
             batch_size=batch_size,
             n_labeled=len(labels),
@@ -222,7 +355,7 @@ def select_batch(
                     round_id=rnd.id,
                     sample_id=r["_sid"],
                     position=p.position,
-                    strategy=sel.strategy,
+                    strategy=r["strategy"],
                     model_version=version,
                     score=r["score"],
                     scores=p.raw,
@@ -235,18 +368,54 @@ def select_batch(
                 kind="round.select",
                 payload={
                     "round": n_round,
-                    "strategy": sel.strategy,
+                    "strategy": strategy_name,
                     "n": len(rows),
                     "cold_start": cold,
+                    "random_arm": int(arm.size),
                 },
             )
         )
     clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    extra, content = content_columns(project, [r["_sid"] for r in rows], with_content)
+    for r, c in zip(clean, content, strict=True):
+        r.update(c)
     out_path = None
     if out is not None:
         out_path = Path(out)
-        atomic_write(out_path, _batch_file(clean, out_path))
-    return BatchResult(n_round, sel.strategy, cold, clean, out_path)
+        atomic_write(out_path, _batch_file(clean, out_path, extra))
+    return BatchResult(n_round, strategy_name, cold, clean, out_path)
+
+
+RANDOM_ARM = "random_arm"
+
+
+@dataclass
+class _ArmPick:
+    """A pick of the random arm, shaped like a strategy's :class:`Pick`."""
+
+    index: int
+    position: int
+    reason: str
+    raw: dict = field(default_factory=dict)
+    normalized: dict = field(default_factory=dict)
+
+
+def _random_arm(cand: np.ndarray, batch_size: int, share: float, seed) -> tuple:
+    """(random-arm positions, the other candidates): ``round(share * batch)`` drawn uniformly."""
+    n = min(int(np.floor(share * min(batch_size, cand.size) + 0.5)), cand.size)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), cand
+    rng = np.random.default_rng(None if seed is None else [int(seed), 0x5EED])
+    arm = np.sort(rng.choice(cand, size=n, replace=False))
+    return arm, np.setdiff1d(cand, arm, assume_unique=True)
+
+
+def _arm_picks(arm: np.ndarray, start: int, share: float) -> list[_ArmPick]:
+    reason = (
+        f"random arm: drawn uniformly at random from the unlabeled pool "
+        f"({share:.0%} of each batch), to compare active learning with random sampling"
+    )
+    return [_ArmPick(int(i), start + k, reason) for k, i in enumerate(arm.tolist())]
 
 
 def _committee(model, X, labeled_pos, labels, ids, seed):
@@ -254,72 +423,228 @@ def _committee(model, X, labeled_pos, labels, ids, seed):
     return BaggingCommittee(model, random_state=seed).fit(X[labeled_pos], y)
 
 
-def _batch_file(rows: list[dict], path: Path) -> bytes:
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return "".join(json.dumps(r) + "\n" for r in rows).encode()
-    buf = io.StringIO()
-    w = csv.DictWriter(
-        buf, fieldnames=["id", "score", "reason", "strategy", "round", "model_version", "position"]
-    )
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue().encode()
+_BATCH_COLUMNS = ("id", "score", "reason", "strategy", "round", "model_version", "position")
 
 
-def status(project: Project) -> dict:
-    """Counts per class and state, rounds with their metric, last selection, stopping signals."""
+def _batch_file(rows: list[dict], path: Path, extra: tuple[str, ...] = ()) -> bytes:
+    # CSV (formula-escaped), JSONL or Parquet by the extension: one writer for every table
+    columns = (*_BATCH_COLUMNS, *extra)  # the contract's columns first, content after
+    return table_bytes(columns, [[r.get(c) for c in columns] for r in rows], path)
+
+
+def open_round(project: Project) -> tuple[int, int] | None:
+    """``(round number, unlabeled picks)`` of the latest round while it has any, else None."""
+    labels = project.current_labels()
+    with project.session() as s:
+        latest = s.scalars(select(Round).order_by(Round.number.desc()).limit(1)).first()
+        if latest is None:
+            return None
+        picked = s.scalars(
+            select(SelectionRow.sample_id).where(SelectionRow.round_id == latest.id)
+        ).all()
+    n = sum(p not in labels for p in picked)
+    return (latest.number, n) if n else None
+
+
+def check_no_open_round(project: Project) -> None:
+    """Refuse to open a round while the latest one still has unlabeled picks."""
+    found = open_round(project)
+    if found is not None:
+        number, n = found
+        raise ConflictError(
+            f"round {number} has {n} unlabeled pick{'s' if n != 1 else ''}; label them or "
+            "pass --force to open another round."
+        )
+
+
+#: Batch-file columns that content columns must not take over.
+_TAKEN = frozenset((*_BATCH_COLUMNS, "text", "path"))
+
+
+def content_columns(
+    project: Project, sample_ids: list[int], with_content: bool | None = None
+) -> tuple[tuple[str, ...], list[dict]]:
+    """What to label, for a batch file: the text, the image path or the feature columns.
+
+    ``with_content=None`` (the default) adds ``text`` for text samples and ``path``
+    for images and files, and nothing for table rows; ``True`` also adds a table
+    row's feature columns (a feature named like a batch column gets the prefix
+    ``feature_``); ``False`` adds nothing.
+
+    Returns
+    -------
+    columns : tuple of str
+        The content columns, in order.
+    rows : list of dict
+        One ``{column: value}`` per sample, in the order of ``sample_ids``.
+    """
+    if with_content is False or not sample_ids:
+        return (), [{} for _ in sample_ids]
+    got = {}
+    with project.session() as s:
+        for start in range(0, len(sample_ids), 5000):
+            chunk = sample_ids[start : start + 5000]
+            got.update(
+                (sid, (text, uri, data))
+                for sid, text, uri, data in s.execute(
+                    select(Sample.id, Sample.text, Sample.uri, Sample.data).where(
+                        Sample.id.in_(chunk)
+                    )
+                )
+            )
+    recs = [got[sid] for sid in sample_ids]
+    columns: list[str] = []
+    if any(t is not None for t, _, _ in recs):
+        columns.append("text")
+    if any(u is not None for _, u, _ in recs):
+        columns.append("path")
+    features: dict[str, str] = {}  # feature name -> its column
+    if with_content:
+        for _, _, data in recs:
+            for name in data or {}:
+                if name not in features:
+                    features[name] = f"feature_{name}" if name in _TAKEN else name
+    columns.extend(features.values())
+    rows = []
+    for text, uri, data in recs:
+        row = {}
+        if "text" in columns:
+            row["text"] = text
+        if "path" in columns:
+            row["path"] = uri
+        for name, col in features.items():
+            row[col] = (data or {}).get(name)
+        rows.append(row)
+    return tuple(columns), rows
+
+
+#: The plateau rule ``status`` reports: the gain over the last k rounds, on the
+#: evaluation set, is indistinguishable from zero and at most ``delta``.
+STATUS_PLATEAU = {"k": 3, "delta": 0.01}
+
+
+def status(project: Project, *, target: float | None = None) -> dict:
+    """Counts per class and state, rounds with their metric, last selection, stopping signals.
+
+    Each finished round carries ``metric`` (accuracy on the random evaluation set),
+    ``metric_ci`` (its 95 % interval), ``n_eval``, ``cv_metric`` (cross-validated
+    accuracy on the selected labels, biased by the selection) and ``n_labeled``
+    (labels the model was fit on). Without an evaluation set ``metric_note`` says
+    so, no metric-based stopping rule fires and the forecast is refused. With
+    ``target``, ``forecast`` says how many more labels reach it.
+    """
     labels = project.current_labels()
     with project.session() as s:
         n_samples = s.scalar(select(func.count()).select_from(Sample)) or 0
         pending = set(s.scalars(select(SelectionRow.sample_id))) - set(labels)
         n_label_rows = s.scalar(select(func.count()).select_from(Label)) or 0
     per_class = {c: 0 for c in project.classes()}
+    retired: dict[str, int] = {}  # labels of retired classes: kept, but no model sees them
     for v in labels.values():
-        per_class[v] = per_class.get(v, 0) + 1
-    rounds = [_round_dict(r) for r in project.rounds()]
-    finished = [r for r in rounds if r["metric"] is not None]
+        counts = per_class if v in per_class else retired
+        counts[v] = counts.get(v, 0) + 1
+    ev = eval_set_info(project, labels)
+    stored = project.rounds()
+    rounds = [_round_dict(r) for r in stored]
+    finished = [r for r in rounds if r["finished"]]
     feats, model = project.latest_artifact("features"), project.latest_artifact("model")
-    rule = DiminishingReturns(k=2, delta=0.005, metric="cv_accuracy")
-    signal = rule.check([_Hist(r["metric"]) for r in finished]) if finished else None
-    return {
+    hist = [_Hist.of(r) for r in stored if _finished(r)]
+    if ev["size"] == 0:
+        note = NO_EVAL_NOTE
+    elif ev["n_labeled"] == 0:
+        note = "the evaluation set has no labels yet: label it to measure the model"
+    else:
+        note = None
+    signal = None
+    if ev["size"] and hist:
+        rule = DiminishingReturns(metric="evaluation accuracy", **STATUS_PLATEAU)
+        signal = rule.check(hist)
+    st = {
         "project": str(project.path),
         "task": project.task,
         "n_samples": int(n_samples),
         "n_labeled": len(labels),
         "n_unlabeled": int(n_samples - len(labels)),
         "n_pending": len(pending),
+        "n_candidates": int(n_samples - len(set(labels) | pending) - ev["n_unlabeled"]),
         "n_label_events": int(n_label_rows),
         "labels_per_class": per_class,
+        "n_retired_labels": sum(retired.values()),
+        "retired_labels_per_class": retired,
+        "eval_set": ev,
+        "metric_name": "eval_accuracy",
+        "metric_note": note,
         "rounds": finished,
-        "open_rounds": [r for r in rounds if r["metric"] is None],
+        "open_rounds": [r for r in rounds if not r["finished"]],
         "features_version": None if feats is None else feats.version,
         "model_version": None if model is None else model.version,
         "model_metric": None if model is None else model.info.get("metric"),
+        "model_metric_ci": None if model is None else model.info.get("metric_ci"),
+        "model_cv_metric": None if model is None else _cv_of(model.info),
         "stopping": {"diminishing_returns": signal},
     }
+    if target is not None:
+        from labelwise.loop._forecast import project_forecast
+
+        try:
+            st["forecast"] = project_forecast(finished, target).to_dict()
+        except InvalidInputError as e:
+            st["forecast"] = {"target": target, "refused": str(e)}
+    return st
+
+
+def _cv_of(info: dict):
+    """CV accuracy of a model artifact (before 0004 it was stored as the metric)."""
+    if "cv_metric" in info:
+        return info["cv_metric"]
+    return info.get("metric") if info.get("metric_name") == "cv_accuracy" else None
 
 
 @dataclass
 class _Hist:
+    """A finished round as the stopping rules read it."""
+
     metric: float | None
+    metric_ci: list | None
+    hits: dict | None
+
+    @classmethod
+    def of(cls, r: Round) -> _Hist:
+        d = _round_dict(r)
+        info = r.info or {}
+        return cls(d["metric"], d["metric_ci"], _unpack_hits(info.get("hits")))
 
 
 def _round_dict(r: Round) -> dict:
+    info = r.info or {}
+    legacy_cv = r.metric_name == "cv_accuracy"  # rounds scored before the evaluation set
+    n_labeled = info.get("n_labeled")
     return {
         "round": r.number,
         "strategy": r.strategy,
         "batch_size": r.batch_size,
         "n_labeled_before": r.n_labeled,
         "model_version": r.model_version,
-        "metric_name": r.metric_name,
-        "metric": r.metric,
+        "trained_version": info.get("trained_version"),
+        "finished": _finished(r),
+        "metric_name": "eval_accuracy",
+        "metric": None if legacy_cv else r.metric,
+        "metric_ci": info.get("metric_ci"),
+        "n_eval": info.get("n_eval", 0),
+        "f1": info.get("f1"),
+        "f1_ci": info.get("f1_ci"),
+        "cv_metric": r.metric if legacy_cv else info.get("cv_metric"),
+        "n_labeled": r.n_labeled + r.batch_size if n_labeled is None else n_labeled,
         "note": r.note,
         "created_at": r.created_at.isoformat() if r.created_at else None,
     }
 
 
-def export_round(project: Project, number: int, out: str | Path) -> Path:
+def export_round(
+    project: Project, number: int, out: str | Path, *, with_content: bool | None = None
+) -> Path:
     """Write a stored round's batch (as ``select --out`` would have) to ``out`` again."""
+    check_writable(out, flag="out", suffixes=tuple(TABLE_FORMATS))
     with project.session() as s:
         rows = s.execute(
             select(Sample.uid, SelectionRow)
@@ -330,6 +655,7 @@ def export_round(project: Project, number: int, out: str | Path) -> Path:
         ).all()
     if not rows:
         raise InvalidInputError(f"there is no round {number} in {project.path}.")
+    extra, content = content_columns(project, [r.sample_id for _, r in rows], with_content)
     clean = [
         {
             "id": uid,
@@ -339,11 +665,12 @@ def export_round(project: Project, number: int, out: str | Path) -> Path:
             "round": number,
             "model_version": r.model_version,
             "position": r.position,
+            **c,
         }
-        for uid, r in rows
+        for (uid, r), c in zip(rows, content, strict=True)
     ]
     path = Path(out)
-    atomic_write(path, _batch_file(clean, path))
+    atomic_write(path, _batch_file(clean, path, extra))
     return path
 
 
@@ -367,10 +694,11 @@ def provenance(project: Project, uid: str) -> dict:
     Each selection says the round, strategy, model version, scores and reason;
     each label its value, annotator, time and status.
     """
+    uid = normalize_id(uid)  # the one id rule, as at import
     with project.session() as s:
         sample = s.scalars(select(Sample).where(Sample.uid == uid)).first()
         if sample is None:
-            raise InvalidInputError(f"no sample with id {uid!r} in {project.path}.")
+            raise InvalidInputError(f"no sample with id {shorten(uid)} in {project.path}.")
         sels = s.execute(
             select(SelectionRow, Round.number)
             .join(Round, Round.id == SelectionRow.round_id)

@@ -66,15 +66,31 @@ class LabelBudget:
 
 @dataclass(frozen=True)
 class TargetMetric:
-    """Stop once the evaluation metric reaches ``target``."""
+    """Stop once the evaluation metric reaches ``target``.
+
+    When the rounds carry the metric's interval (``metric_ci``: a project's random
+    evaluation set), the rule fires only once the interval's lower end reaches the
+    target, so a lucky draw of a small evaluation set does not stop the loop.
+    """
 
     target: float
     metric: str = "metric"
     name: str = "target_metric"
 
     def check(self, history):  # noqa: D102
-        if history and history[-1].metric is not None and history[-1].metric >= self.target:
-            return f"{self.metric} {history[-1].metric:.4f} reached the target {self.target:g}"
+        if not history or history[-1].metric is None:
+            return None
+        last = history[-1]
+        ci = getattr(last, "metric_ci", None)
+        if ci is not None:
+            if ci[0] >= self.target:
+                return (
+                    f"{self.metric} {last.metric:.4f} (95% interval {ci[0]:.4f} to {ci[1]:.4f}) "
+                    f"reached the target {self.target:g}: even its lower end is above it"
+                )
+            return None
+        if last.metric >= self.target:
+            return f"{self.metric} {last.metric:.4f} reached the target {self.target:g}"
         return None
 
 
@@ -84,6 +100,15 @@ class DiminishingReturns:
 
     Comparing best-so-far values (patience, as in early stopping) keeps one noisy
     dip from firing the rule; a plateau of ``k`` rounds does.
+
+    When the rounds carry ``hits`` (a mapping from each evaluation item to whether
+    that round's model got it right: a project's random evaluation set), the rule
+    compares the last round with the one ``k`` rounds earlier on the items both
+    scored, and fires only when the gain's 95 % interval
+    (:func:`~labelwise.loop._intervals.paired_gain_interval`) includes zero *and*
+    its upper end is below ``delta``: the data then rule out a gain worth having.
+    A noisy point difference never fires it, and neither does an evaluation set
+    too small to tell (its interval is too wide).
     """
 
     k: int = 3
@@ -96,9 +121,13 @@ class DiminishingReturns:
             raise InvalidInputError(f"diminishing returns needs k >= 1 rounds, got {self.k}.")
 
     def check(self, history):  # noqa: D102
-        values = [h.metric for h in history if h.metric is not None]
-        if len(values) <= self.k:
+        scored = [h for h in history if h.metric is not None]
+        if len(scored) <= self.k:
             return None
+        now, then = getattr(scored[-1], "hits", None), getattr(scored[-1 - self.k], "hits", None)
+        if now is not None and then is not None:
+            return self._check_interval(then, now)
+        values = [h.metric for h in scored]
         gain = max(values[-self.k :]) - max(values[: -self.k])
         if gain < self.delta:
             return (
@@ -107,10 +136,32 @@ class DiminishingReturns:
             )
         return None
 
+    def _check_interval(self, then: dict, now: dict) -> str | None:
+        from labelwise.loop._intervals import paired_gain_interval
+
+        common = sorted(set(then) & set(now))
+        if not common:
+            return None
+        gain, lo, hi = paired_gain_interval([then[i] for i in common], [now[i] for i in common])
+        if lo <= 0.0 and hi < self.delta:
+            return (
+                f"{self.metric} changed by {gain:+.4f} over the last {self.k} rounds on "
+                f"{len(common)} evaluation labels; its 95% interval {lo:+.4f} to {hi:+.4f} "
+                f"includes zero and stays below {self.delta:g}"
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class CostBudget:
-    """Stop once the labeling cost spent (e.g. seconds, or boxes) reaches ``budget``."""
+    """Stop once the labeling cost spent (e.g. seconds, or boxes) reaches ``budget``.
+
+    :class:`~labelwise.loop.ActiveLoop` fills each batch by cost, so the budget is
+    never exceeded: it takes the strategy's picks in ranked order while their
+    summed cost fits in what is left (the last batch may be short), and stops once
+    even the cheapest unlabeled sample costs more than that. Without a per-sample
+    cost every label costs 1.
+    """
 
     budget: float
     name: str = "cost_budget"

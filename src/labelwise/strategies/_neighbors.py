@@ -12,6 +12,7 @@ import numpy as np
 _CHUNK = 65_536
 _SMALL = 2_000_000  # array elements below which faiss runs on one thread
 _EXACT_PAIRS = 2_000_000_000  # query x reference pairs up to which kNN is exact
+N_INIT = 3  # k-means restarts; the lowest inertia wins
 
 
 def _faiss():
@@ -129,50 +130,66 @@ def nearest_distance(query, ref) -> np.ndarray:
     return knn_search(query, ref, 1)[0][:, 0]
 
 
-def kmeans(X, n_clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd k-means (faiss); returns (assignment of each row, distance to its centroid)."""
+def kmeans(
+    X, n_clusters: int, rng: np.random.Generator, *, n_init: int = N_INIT
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd k-means (faiss) from ``n_init`` k-means++ starts; the lowest inertia wins.
+
+    Each start is seeded by scikit-learn's greedy k-means++ (several candidate
+    centres per step, the one that lowers the potential most is kept). A single
+    start still seeds two centres in one group now and then, and Lloyd then merges
+    two well-separated groups and splits a third; restarts make that vanishingly
+    rare at little cost (Lloyd runs on at most 512 rows per centre).
+
+    Returns
+    -------
+    assign : ndarray of shape (n_samples,)
+        The cluster of each row.
+    dist : ndarray of shape (n_samples,)
+        Each row's distance to its centroid.
+
+    References
+    ----------
+    Arthur, D. and Vassilvitskii, S. (2007). k-means++: the advantages of careful
+    seeding. SODA.
+    """
     faiss = _faiss()
     x = as_f32(X)
     k = max(1, min(int(n_clusters), x.shape[0]))
     if k == 1:
         centre = x.mean(axis=0, keepdims=True)
         return np.zeros(x.shape[0], dtype=np.intp), np.linalg.norm(x - centre, axis=1)
-    km = faiss.Kmeans(
-        x.shape[1],
-        k,
-        niter=25,
-        seed=int(rng.integers(2**31 - 1)),
-        min_points_per_centroid=1,
-        max_points_per_centroid=512,
-        verbose=False,
-    )
-    # k-means++ seeding: faiss' default (k random rows) often leaves a well-separated group
-    # without a centre, so Lloyd merges two groups and splits another.
-    with _threads_for(x.size * k):
-        km.train(x, init_centroids=_kmeans_plus_plus(x, k, rng))
-        d2, assign = km.index.search(x, 1)
+    best = None
+    for _ in range(max(1, int(n_init))):
+        seed = int(rng.integers(2**31 - 1))
+        km = faiss.Kmeans(
+            x.shape[1],
+            k,
+            niter=25,
+            seed=seed,
+            min_points_per_centroid=1,
+            max_points_per_centroid=512,
+            verbose=False,
+        )
+        init = _kmeans_plus_plus(x, k, rng)
+        with _threads_for(x.size * k):
+            km.train(x, init_centroids=init)
+            d2, assign = km.index.search(x, 1)
+        inertia = float(d2.sum(dtype=np.float64))
+        if best is None or inertia < best[0]:
+            best = (inertia, assign, d2)
+    _, assign, d2 = best
     return assign[:, 0].astype(np.intp), np.sqrt(np.maximum(d2[:, 0].astype(np.float64), 0.0))
 
 
 def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ initial centres (Arthur and Vassilvitskii, 2007); O(n k) time, O(n) memory.
+    """Greedy k-means++ initial centres (scikit-learn's ``kmeans_plusplus``).
 
     On more than 50,000 rows the seeding runs on a random sample of 50,000.
     """
+    from sklearn.cluster import kmeans_plusplus
+
     if x.shape[0] > 50_000:
         x = x[np.sort(rng.choice(x.shape[0], size=50_000, replace=False))]
-    n = x.shape[0]
-    centres = np.empty((k, x.shape[1]), dtype=np.float32)
-    centres[0] = x[int(rng.integers(n))]
-    d2 = np.einsum("ij,ij->i", x - centres[0], x - centres[0], dtype=np.float64)
-    for j in range(1, k):
-        total = float(d2.sum())
-        if total > 0:
-            i = int(np.searchsorted(np.cumsum(d2), rng.random() * total, side="right"))
-            i = min(i, n - 1)
-        else:  # every row coincides with a centre already
-            i = int(rng.integers(n))
-        centres[j] = x[i]
-        diff = x - centres[j]
-        np.minimum(d2, np.einsum("ij,ij->i", diff, diff, dtype=np.float64), out=d2)
-    return centres
+    centres, _ = kmeans_plusplus(x, k, random_state=int(rng.integers(2**31 - 1)))
+    return np.ascontiguousarray(centres, dtype=np.float32)
