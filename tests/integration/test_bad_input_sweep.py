@@ -2,8 +2,9 @@
 
 Each case must end with exit code 2 and one error line (no traceback), leave the project's
 database byte-for-byte equal in content (an ``iterdump`` of every table), stay under 1 GiB of
-peak memory and 30 s. The peak is the child's own ``ru_maxrss`` from ``wait4``; an address-space
-cap of 4 GiB guards the machine if a case regresses.
+peak memory and 30 s. The peak is the command's own ``VmHWM`` (read by the command itself at
+exit: ``ru_maxrss`` would count the forked pytest's pages, since it survives ``exec``); an
+address-space cap of 4 GiB guards the machine if a case regresses.
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ pytestmark = pytest.mark.slow
 
 GIB = 1 << 30
 
+# Runs the CLI in-process and writes its peak resident memory (VmHWM, kB) at exit; VmHWM
+# belongs to the address space that exec made, so the parent's size does not leak in.
+_WRAP = """
+import atexit, runpy, sys
+hwm_file = sys.argv[1]
+
+
+def _peak():
+    with open("/proc/self/status") as fh:
+        kb = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+    with open(hwm_file, "w") as out:
+        out.write(kb)
+
+
+atexit.register(_peak)
+sys.argv = ["labelwise", *sys.argv[2:]]
+runpy.run_module("labelwise", run_name="__main__", alter_sys=True)
+"""
+
 
 def run_cli(*args, cwd=None, timeout=30):
     """Run ``labelwise ARGS``; (returncode, stdout, stderr, peak RSS bytes, seconds)."""
@@ -39,7 +59,7 @@ def run_cli(*args, cwd=None, timeout=30):
     with open(f"{out_path}.out", "w+") as fo, open(f"{out_path}.err", "w+") as fe:
         t0 = time.perf_counter()
         p = subprocess.Popen(
-            [sys.executable, "-m", "labelwise", *map(str, args)],
+            [sys.executable, "-c", _WRAP, f"{out_path}.hwm", *map(str, args)],
             stdout=fo,
             stderr=fe,
             stdin=subprocess.DEVNULL,
@@ -49,7 +69,7 @@ def run_cli(*args, cwd=None, timeout=30):
         killer = threading.Timer(timeout, p.kill)
         killer.start()
         try:
-            _, status, usage = os.wait4(p.pid, 0)
+            _, status, _ = os.wait4(p.pid, 0)
         finally:
             killer.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -57,9 +77,11 @@ def run_cli(*args, cwd=None, timeout=30):
         fo.seek(0)
         fe.seek(0)
         stdout, stderr = fo.read(), fe.read()
-    os.unlink(f"{out_path}.out")
-    os.unlink(f"{out_path}.err")
-    return p.returncode, stdout, stderr, usage.ru_maxrss * 1024, seconds
+    hwm = Path(f"{out_path}.hwm")
+    peak = int(hwm.read_text()) * 1024 if hwm.exists() else float("inf")  # killed: no peak
+    for suffix in (".out", ".err", ".hwm"):
+        Path(f"{out_path}{suffix}").unlink(missing_ok=True)
+    return p.returncode, stdout, stderr, peak, seconds
 
 
 def db_digest(project: Path) -> str | None:
