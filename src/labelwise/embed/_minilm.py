@@ -181,13 +181,9 @@ def _cached_onnx() -> bytes:
     folder = cache_dir() / "onnx"
     path = folder / f"{MODEL_NAME}-fp32-{key[:16]}.onnx"
     meta = path.with_suffix(".json")
-    try:
-        want = json.loads(meta.read_text())["sha256"]
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() == want:
-            return data
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # missing, half-written or changed: export again
+    data = _read_checked(path, meta)
+    if data is not None:
+        return data
     try:
         folder.mkdir(parents=True, exist_ok=True)
         return _export(model_dir, folder, path, meta, key)
@@ -195,6 +191,19 @@ def _cached_onnx() -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
             t = Path(tmp)
             return _export(model_dir, t, t / path.name, t / meta.name, key)
+
+
+def _read_checked(path: Path, meta: Path) -> bytes | None:
+    """The cached model's bytes if its recorded checksum holds, else None.
+
+    None means missing, half-written or changed: the caller exports it again.
+    """
+    try:
+        want = json.loads(meta.read_text())["sha256"]
+        data = path.read_bytes()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return data if hashlib.sha256(data).hexdigest() == want else None
 
 
 def _export(model_dir: Path, folder: Path, path: Path, meta: Path, key: str) -> bytes:
