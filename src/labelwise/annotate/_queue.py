@@ -457,6 +457,16 @@ def _claim(s, user: str, settings: QueueSettings, at: datetime, lease_minutes: f
     return pick.id if got.rowcount == 1 else None
 
 
+#: What a new assignment for the same work copies from the old one (a take-over after the
+#: lease, a skip, a release).
+_CARRIED = ("sample_id", "kind", "priority", "round", "note", "suggestion")
+
+
+def _carried(a) -> dict:
+    """The fields of ``a`` (an Assignment or a selected row) that its successor keeps."""
+    return {f: getattr(a, f) for f in _CARRIED}
+
+
 def _take_over(s, old_id: int, user: str, stamp, cutoff, lease_minutes: float) -> int | None:
     """End an expired lease: the old assignment is ``expired``, a new one is ``user``'s."""
     got = s.execute(
@@ -472,16 +482,7 @@ def _take_over(s, old_id: int, user: str, stamp, cutoff, lease_minutes: float) -
         return None  # its holder came back meanwhile
     old = s.get(Assignment, old_id)
     new = Assignment(
-        sample_id=old.sample_id,
-        annotator=user,
-        kind=old.kind,
-        status="assigned",
-        priority=old.priority,
-        round=old.round,
-        note=old.note,
-        suggestion=old.suggestion,
-        created_at=stamp,
-        assigned_at=stamp,
+        **_carried(old), annotator=user, status="assigned", created_at=stamp, assigned_at=stamp
     )
     s.add(new)
     s.flush()
@@ -726,17 +727,7 @@ def skip(project: Project, user: str, assignment_id: int, *, now: datetime | Non
         a.done_at = stamp
         _renew(s, user, stamp)
         if a.kind != "gold":
-            s.add(
-                Assignment(
-                    sample_id=a.sample_id,
-                    kind=a.kind,
-                    status="queued",
-                    priority=a.priority,
-                    round=a.round,
-                    note=a.note,
-                    suggestion=a.suggestion,
-                )
-            )
+            s.add(Assignment(**_carried(a), status="queued"))
         s.add(Event(kind="label.skip", actor=user, payload={"assignment_id": a.id}))
 
 
@@ -907,15 +898,7 @@ def release_held(
     """In the open transaction ``s``: release what ``annotator`` holds; the ids released."""
     stamp = _moment(now)
     held = s.execute(
-        select(
-            Assignment.id,
-            Assignment.sample_id,
-            Assignment.kind,
-            Assignment.priority,
-            Assignment.round,
-            Assignment.note,
-            Assignment.suggestion,
-        )
+        select(Assignment.id, *(getattr(Assignment, f) for f in _CARRIED))
         .where(Assignment.annotator == annotator, Assignment.status == "assigned")
         .order_by(Assignment.id)
         .with_for_update()
@@ -929,14 +912,10 @@ def release_held(
     )
     copies = [
         {
-            "sample_id": h.sample_id,
+            **_carried(h),
             "annotator": None,
-            "kind": h.kind,
             "status": "queued",
             "priority": min(h.priority, 0),  # handed out before: to the front, with relabels
-            "round": h.round,
-            "note": h.note,
-            "suggestion": h.suggestion,
             "created_at": stamp,
         }
         for h in held
