@@ -60,10 +60,18 @@ def is_reserved(project: Project, uid: str) -> bool:
         return s.scalar(select(Sample.split).where(Sample.uid == uid)) == "eval"
 
 
-def training_labels(project: Project, reserved: set[int] | None = None) -> dict[int, str]:
-    """Every accepted label except those of the evaluation set: what models may be fit on."""
+def training_labels(
+    project: Project,
+    reserved: set[int] | None = None,
+    labels: dict[int, str] | None = None,
+) -> dict[int, str]:
+    """Every accepted label except those of the evaluation set: what models may be fit on.
+
+    ``reserved`` and ``labels`` (``project.current_labels()``) are read when not given.
+    """
     reserved = eval_ids(project) if reserved is None else reserved
-    return {sid: v for sid, v in project.current_labels().items() if sid not in reserved}
+    labels = project.current_labels() if labels is None else labels
+    return {sid: v for sid, v in labels.items() if sid not in reserved}
 
 
 @dataclass

@@ -48,13 +48,18 @@ __all__ = [
 ]
 
 
-def _labeled(project: Project, sample_ids: np.ndarray, reserved: set[int] | None = None):
+def _labeled(
+    project: Project,
+    sample_ids: np.ndarray,
+    reserved: set[int] | None = None,
+    labels: dict[int, str] | None = None,
+):
     """Positions (in the feature matrix) and values of every label a model may be fit on.
 
     Labels of the random evaluation set (``reserved``) are left out: no model is
-    ever fit on them.
+    ever fit on them. ``labels``: the project's current labels, if already read.
     """
-    labels, _ = _split_retired(project, training_labels(project, reserved))
+    labels, _ = _split_retired(project, training_labels(project, reserved, labels))
     pos = np.flatnonzero(np.isin(sample_ids, np.fromiter(labels, dtype=np.int64)))
     return pos, np.asarray([labels[int(sample_ids[p])] for p in pos], dtype=object)
 
@@ -85,7 +90,8 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
         raise InvalidInputError("project training supports classification for now.")
     X, ids, fversion = load_features(project)
     reserved = eval_ids(project)
-    pos, y = _labeled(project, ids, reserved)
+    labels = project.current_labels()  # one read: the model, its scores and its rounds agree
+    pos, y = _labeled(project, ids, reserved, labels)
     classes = project.classes()
     seen = sorted(set(y.tolist()))
     if len(seen) < 2:
@@ -95,8 +101,8 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
         )
     clf = make_model(model, classes=classes, random_state=random_state).fit(X[pos], y)
     cv = _cv_accuracy(model, classes, X[pos], y, random_state)
-    n_retired = _split_retired(project, project.current_labels())[1]
-    ev = score_on_eval(clf, X, ids, project.current_labels(), reserved, classes)
+    n_retired = _split_retired(project, labels)[1]
+    ev = score_on_eval(clf, X, ids, labels, reserved, classes)
     if ev is not None:
         note = None
     elif reserved:
@@ -120,7 +126,7 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
         "n_retired_labels": n_retired,
     }
     art = project.add_artifact("model", pickle.dumps(clf), ".pkl", info)
-    _finish_rounds(project, art.version, info, ev["hits"] if ev else None)
+    _finish_rounds(project, art.version, info, ev["hits"] if ev else None, labels)
     return {"version": art.version, **info}
 
 
@@ -141,14 +147,16 @@ def _cv_accuracy(model, classes, X, y, seed) -> float | None:
 ROUND_KEYS = ("metric_ci", "f1", "f1_ci", "n_eval", "cv_metric", "n_labeled", "note")
 
 
-def _finish_rounds(project: Project, version: int, info: dict, hits: dict | None) -> None:
+def _finish_rounds(
+    project: Project, version: int, info: dict, hits: dict | None, labels: dict[int, str]
+) -> None:
     """Give the model's metrics to rounds whose every pick is labeled and that have none yet.
 
     A round is finished by the first model trained after all its picks are labeled;
     it keeps that model's evaluation metric (with interval and ``n_eval``), its CV
-    accuracy on the selected labels and its per-item evaluation hits.
+    accuracy on the selected labels and its per-item evaluation hits. ``labels``: the
+    labels the model was trained with.
     """
-    labels = project.current_labels()
     n_labeled = info["n_labeled"]
     with transaction(project.session) as s:
         for rnd in s.scalars(select(Round).order_by(Round.number)):
@@ -253,7 +261,7 @@ def select_batch(
     all_labels = project.current_labels()
     reserved = eval_ids(project)
     # what models and strategies may see: not the evaluation set, not retired classes
-    labels, _ = _split_retired(project, training_labels(project, reserved))
+    labels, _ = _split_retired(project, training_labels(project, reserved, all_labels))
     with project.session() as s:
         pending = set(s.scalars(select(SelectionRow.sample_id)))
         n_round = (s.scalar(select(func.max(Round.number))) or 0) + 1
