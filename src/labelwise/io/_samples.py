@@ -89,6 +89,18 @@ def _pandas_drops_nul() -> bool:
     return (major, minor) < (3, 1)
 
 
+def check_unique(uids: list[str], where: Callable[[int], str]) -> None:
+    """Refuse the first repeated id, naming both places (``where(i)``: file and line of row i)."""
+    first_at: dict[str, int] = {}
+    for i, u in enumerate(uids):
+        if u in first_at:
+            raise DataFileError(
+                f"{where(i)}: duplicate id {shorten(u)} (first at "
+                f"{where(first_at[u]).rsplit(', ', 1)[-1]}); ids must be unique."
+            )
+        first_at[u] = i
+
+
 def _refuse_nul_bytes(path: Path, *, chunk: int = 1 << 20) -> None:
     """Refuse a CSV holding a NUL byte anywhere, naming its line."""
     line = 1
@@ -211,14 +223,7 @@ def import_pool(
         )
         where = _locator(src, src.suffix.lower())
     uids = [r["uid"] for r in recs]
-    first_at: dict[str, int] = {}
-    for i, u in enumerate(uids):
-        if u in first_at:
-            raise DataFileError(
-                f"{where(i)}: duplicate id {shorten(u)} (first at "
-                f"{where(first_at[u]).rsplit(', ', 1)[-1]}); ids must be unique."
-            )
-        first_at[u] = i
+    check_unique(uids, where)
     n_labels = 0
     with transaction(project.session) as s:
         advisory_lock(s, "import")  # PostgreSQL: one pool import at a time, like SQLite

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from labelwise.errors import DataFileError, InvalidInputError, LabelwiseError
+from labelwise.errors import InvalidInputError, LabelwiseError
 from labelwise.store._db import advisory_lock, make_engine, migrate, transaction
 from labelwise.store._models import Artifact, ClassRow, Event, Label, ProjectRow, Round, Sample
 
@@ -252,15 +252,3 @@ def adopt_classes(session, values, source: str) -> list[str]:
     if names:
         session.add(Event(kind="classes.adopt", payload={"classes": names, "source": source}))
     return names
-
-
-def check_unique(values: Iterable, what: str, source: str, first_line: int = 2) -> None:
-    """Raise naming the first repeated value and its line."""
-    seen: dict = {}
-    for i, v in enumerate(values):
-        if v in seen:
-            raise DataFileError(
-                f"{source}, line {i + first_line}: duplicate {what} {v!r} "
-                f"(first at line {seen[v] + first_line}); {what}s must be unique."
-            )
-        seen[v] = i
