@@ -92,6 +92,18 @@ def test_the_evaluation_metric_tracks_the_accuracy_on_unlabeled_rows(run):
     assert last["cv_metric"] is not None and last["cv_metric"] < true_acc - half
 
 
+def test_the_unlabeled_row_estimate_covers_their_accuracy(run):
+    _, _, _, rounds, _, _ = run
+    n_rows = len(load_digits().target)
+    for r, true_acc in rounds:
+        if r["cv_metric"] is None:  # too few labels per class to cross-validate
+            assert r["pool_metric"] is None
+            continue
+        lo, hi = r["pool_metric_ci"]
+        assert lo <= true_acc <= hi and abs(r["pool_metric"] - true_acc) <= 0.03
+        assert r["n_pool"] == n_rows - EVAL - r["n_labeled"]
+
+
 def test_reserved_samples_were_never_selected(run):
     _, _, _, _, eval_ids, picked = run
     assert len(eval_ids) == EVAL and len(picked) == 5 * BATCH and not eval_ids & picked

@@ -11,6 +11,7 @@ from labelwise.loop._intervals import (
     bootstrap_interval,
     macro_f1,
     paired_gain_interval,
+    unlabeled_accuracy_interval,
     wilson_interval,
 )
 
@@ -92,3 +93,53 @@ def test_paired_gain_identical_models_and_a_clear_gain():
     assert gain == pytest.approx(0.15) and lo > 0.1 and hi == pytest.approx(0.15)
     with pytest.raises(InvalidInputError):
         paired_gain_interval([1, 0], [1])
+
+
+def test_unlabeled_accuracy_worked_example():
+    # 1,000 rows: 100 evaluation (80 right), 100 selected (60 right out of fold), 800 left.
+    # Population total 1000 * 0.8 = 800 right as unseen rows; the evaluation rows hold 80,
+    # the selected 60, so the pool holds 660 of 800 = 0.825.
+    est, lo, hi = unlabeled_accuracy_interval(80, 100, 60, 100, 1000)
+    assert est == pytest.approx(660 / 800)
+    a_lo, a_hi = proportion_confint(80, 100, method="wilson")
+    c_lo, c_hi = proportion_confint(60, 100, method="wilson")
+    # MOVER (Zou & Donner 2008) for 9/8 a - 1/8 c, written out by hand
+    assert lo == pytest.approx(est - np.hypot(9 / 8 * (0.8 - a_lo), 1 / 8 * (c_hi - 0.6)))
+    assert hi == pytest.approx(est + np.hypot(9 / 8 * (a_hi - 0.8), 1 / 8 * (0.6 - c_lo)))
+    # no selected rows: the evaluation accuracy and its Wilson interval, widened by N-n / u = 1
+    assert unlabeled_accuracy_interval(80, 100, 0, 0, 1000) == pytest.approx(
+        (0.8, *proportion_confint(80, 100, method="wilson"))
+    )
+    for bad in [(0, 0, 0, 0, 10), (5, 5, 5, 5, 10), (6, 5, 0, 0, 100), (1, 5, 9, 5, 100)]:
+        with pytest.raises(InvalidInputError):
+            unlabeled_accuracy_interval(*bad)
+
+
+def test_unlabeled_accuracy_covers_the_pool_after_hard_rows_are_taken():
+    """Simulation: selection takes the hardest rows, so the pool beats the evaluation set.
+
+    Each of 5,000 rows has a chance of being predicted right as an unseen row. The 600
+    hardest are selected (their out-of-fold hits drawn from those chances), 400 random
+    rows are the evaluation set; the truth is the hits drawn on the rows left. The
+    evaluation interval alone misses the pool's accuracy; the estimate covers it.
+    """
+    rng = np.random.default_rng(7)
+    n, n_eval, n_sel = 5000, 400, 600
+    p_right = np.clip(rng.beta(8, 1.2, n), 0, 1)
+    cover = cover_eval = 0
+    reps = 300
+    for _ in range(reps):
+        perm = rng.permutation(n)
+        ev, rest = perm[:n_eval], perm[n_eval:]
+        sel = rest[np.argsort(p_right[rest])[:n_sel]]
+        pool = np.setdiff1d(rest, sel)
+        hit = rng.random(n) < p_right
+        truth = hit[pool].mean()
+        est, lo, hi = unlabeled_accuracy_interval(
+            int(hit[ev].sum()), n_eval, int(hit[sel].sum()), n_sel, n
+        )
+        cover += lo <= truth <= hi
+        e_lo, e_hi = wilson_interval(int(hit[ev].sum()), n_eval)
+        cover_eval += e_lo <= truth <= e_hi
+    assert cover / reps >= 0.92
+    assert cover_eval / reps < 0.6

@@ -218,6 +218,13 @@ def train_cmd(
             "evaluation labels",
             highlight=False,
         )
+        if r.get("pool_metric") is not None:
+            p_lo, p_hi = r["pool_metric_ci"]
+            out.print(
+                f"estimated accuracy on the {r['n_pool']} unlabeled rows {r['pool_metric']:.4f} "
+                f"({p_lo:.4f} to {p_hi:.4f}): selection took the hard rows out of the pool",
+                highlight=False,
+            )
     else:
         out.print(f"[yellow]{escape(r['note'])}[/]", highlight=False, markup=True)
     cv = "n/a (too few labels per class)" if r["cv_metric"] is None else f"{r['cv_metric']:.4f}"
@@ -436,13 +443,16 @@ def status_cmd(
         f"{_version('features', st['features_version'])}, "
         f"{_version('model', st['model_version'])} "
         f"(evaluation accuracy {_fmt(st['model_metric'], st['model_metric_ci'])}; "
-        f"cv accuracy on the selected labels {_fmt(st['model_cv_metric'])}); "
+        f"cv accuracy on the selected labels {_fmt(st['model_cv_metric'])}; "
+        "estimated on the unlabeled rows "
+        f"{_fmt(st['model_pool_metric'], st['model_pool_metric_ci'])}); "
         f"{len(st['rounds'])} finished round(s), {len(st['open_rounds'])} open",
         highlight=False,
     )
     if st["rounds"]:
         t = Table(title="learning curve (finished rounds)")
-        for c in ("round", "strategy", "labels", "eval accuracy (95% interval)", "n_eval", "cv"):
+        cols = ("round", "strategy", "labels", "eval accuracy (95% interval)", "n_eval", "cv")
+        for c in (*cols, "unlabeled rows (est.)"):
             t.add_column(c, justify="right")
         for r in st["rounds"]:
             t.add_row(
@@ -452,6 +462,7 @@ def status_cmd(
                 _fmt(r["metric"], r["metric_ci"]),
                 str(r["n_eval"]),
                 _fmt(r["cv_metric"]),
+                _fmt(r["pool_metric"]),
             )
         out.print(t)
     if curve is not None:

@@ -12,11 +12,19 @@ Pure functions over arrays, no store:
   models scored on the same evaluation items. Only the items on which the two
   disagree carry information; the share of them the newer model gets right has
   a Wilson interval, which maps linearly onto the gain.
+- :func:`unlabeled_accuracy_interval`: the accuracy on the rows still
+  unlabeled. Active learning takes the hard rows out of the pool, so the pool
+  left is easier than the population the evaluation set estimates. The
+  population total (from the evaluation set) minus what the selected rows
+  contribute (from their out-of-fold accuracy) leaves the pool's; the two
+  Wilson intervals combine by MOVER.
 
 References
 ----------
 Wilson, E. B. (1927). Probable inference, the law of succession, and
 statistical inference. JASA 22(158).
+Zou, G. Y. and Donner, A. (2008). Construction of confidence limits about
+effect measures: a general approach. Statistics in Medicine 27(10).
 Efron, B. and Tibshirani, R. (1993). An Introduction to the Bootstrap, ch. 13.
 Newcombe, R. G. (1998). Improved confidence intervals for the difference
 between binomial proportions based on paired data. Statistics in Medicine 17.
@@ -31,7 +39,13 @@ from scipy.stats import norm
 
 from labelwise.errors import InvalidInputError
 
-__all__ = ["wilson_interval", "bootstrap_interval", "macro_f1", "paired_gain_interval"]
+__all__ = [
+    "wilson_interval",
+    "bootstrap_interval",
+    "macro_f1",
+    "paired_gain_interval",
+    "unlabeled_accuracy_interval",
+]
 
 
 def _check_level(level: float) -> float:
@@ -190,3 +204,86 @@ def paired_gain_interval(before, after, *, level: float = 0.95) -> tuple[float, 
         return 0.0, 0.0, 0.0
     lo, hi = wilson_interval(won, m, level=level)
     return float(gain), (2.0 * lo - 1.0) * m / n, (2.0 * hi - 1.0) * m / n
+
+
+def unlabeled_accuracy_interval(
+    eval_correct: int,
+    n_eval: int,
+    cv_correct: int,
+    n_labeled: int,
+    n_total: int,
+    *,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Estimated accuracy on the rows still unlabeled, with its interval.
+
+    The evaluation set is a uniform sample of all ``n_total`` rows, so its
+    accuracy ``a`` estimates the accuracy of a model on rows it was not fit on,
+    over the whole population. The ``n_labeled`` selected rows were fit on; what
+    the model gets right on them as unseen rows is estimated by their
+    out-of-fold (cross-validated) accuracy ``c``. The ``n_eval`` evaluation rows
+    are known exactly. What is left is the pool of ``u = n_total - n_eval -
+    n_labeled`` unlabeled rows::
+
+        pool = ((n_total - n_eval) * a - n_labeled * c) / u
+
+    Under active learning the selected rows are the hard ones (``c < a``) and the
+    pool's accuracy is above ``a``; this says by how much.
+
+    Parameters
+    ----------
+    eval_correct, n_eval : int
+        Right predictions on the labeled evaluation rows, and their number (> 0).
+    cv_correct, n_labeled : int
+        Right out-of-fold predictions on the selected (training) labels, and
+        their number (``n_labeled == 0`` before any selected label).
+    n_total : int
+        Rows in the project: pool, selected and evaluation.
+    level : float, default=0.95
+
+    Returns
+    -------
+    (estimate, low, high) : tuple of float
+        ``estimate`` clipped to ``[0, 1]``; the interval combines the Wilson
+        intervals of ``a`` and ``c`` by MOVER (Zou & Donner 2008), which keeps
+        their asymmetry near 0 and 1, and is clipped to ``[0, 1]``.
+
+    Examples
+    --------
+    No selected label yet: the pool is the population less the evaluation rows.
+
+    >>> est, lo, hi = unlabeled_accuracy_interval(90, 100, 0, 0, 1000)
+    >>> round(est, 3)
+    0.9
+
+    The 100 hardest rows were selected (half of them right out of fold), so the
+    800 left are easier than the evaluation set says of the population:
+
+    >>> est, lo, hi = unlabeled_accuracy_interval(80, 100, 50, 100, 1000)
+    >>> round(est, 4)
+    0.8375
+    """
+    level = _check_level(level)
+    u = n_total - n_eval - n_labeled
+    if n_eval <= 0 or u <= 0 or n_labeled < 0:
+        raise InvalidInputError(
+            f"an unlabeled-row estimate needs evaluation labels and unlabeled rows; got "
+            f"{n_eval} evaluation, {n_labeled} selected of {n_total} rows."
+        )
+    if not (0 <= eval_correct <= n_eval and 0 <= cv_correct <= max(n_labeled, 0)):
+        raise InvalidInputError("correct counts must lie between 0 and their totals.")
+    w_eval = (n_total - n_eval) / u
+    w_cv = n_labeled / u
+    a = eval_correct / n_eval
+    a_lo, a_hi = wilson_interval(eval_correct, n_eval, level=level)
+    if n_labeled:
+        c = cv_correct / n_labeled
+        c_lo, c_hi = wilson_interval(cv_correct, n_labeled, level=level)
+    else:
+        c = c_lo = c_hi = 0.0
+    est = w_eval * a - w_cv * c
+    # MOVER: the pool estimate rises with a and falls with c
+    low = est - np.hypot(w_eval * (a - a_lo), w_cv * (c_hi - c))
+    high = est + np.hypot(w_eval * (a_hi - a), w_cv * (c - c_lo))
+    clip = lambda v: float(min(1.0, max(0.0, v)))  # noqa: E731
+    return clip(est), clip(low), clip(high)

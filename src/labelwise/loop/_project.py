@@ -26,6 +26,7 @@ from labelwise.loop._evalset import (
     score_on_eval,
     training_labels,
 )
+from labelwise.loop._intervals import unlabeled_accuracy_interval
 from labelwise.loop._loop import COLD_START_NOTE
 from labelwise.loop._stopping import DiminishingReturns
 from labelwise.models import BaggingCommittee, make_model
@@ -84,7 +85,10 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
     (``metric_ci``: Wilson 95 % interval; ``f1``/``f1_ci``: macro-F1 with a bootstrap
     interval; ``n_eval``: evaluation labels used). ``cv_metric`` is the
     cross-validated accuracy on the selected labels: biased by the selection, kept
-    for reference. Without an evaluation set ``metric`` is None and ``note`` says why.
+    for reference. ``pool_metric`` (``pool_metric_ci``) estimates the accuracy on
+    the ``n_pool`` rows still unlabeled, which selection leaves easier than the
+    population (see :func:`unlabeled_accuracy_interval`). Without an evaluation set
+    ``metric`` is None and ``note`` says why.
     """
     if project.task != "classification":
         raise InvalidInputError("project training supports classification for now.")
@@ -103,6 +107,8 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
     cv = _cv_accuracy(model, classes, X[pos], y, random_state)
     n_retired = _split_retired(project, labels)[1]
     ev = score_on_eval(clf, X, ids, labels, reserved, classes)
+    n_pool = int(ids.size - np.isin(ids, np.fromiter(labels, dtype=np.int64)).sum())
+    pool = _pool_estimate(ev, cv, int(pos.size), n_pool)
     if ev is not None:
         note = None
     elif reserved:
@@ -122,12 +128,35 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
         "n_eval": ev["n_eval"] if ev else 0,
         "eval_set_size": len(reserved),
         "cv_metric": cv,
+        "pool_metric": pool[0] if pool else None,
+        "pool_metric_ci": list(pool[1:]) if pool else None,
+        "n_pool": n_pool,
         "note": note,
         "n_retired_labels": n_retired,
     }
     art = project.add_artifact("model", pickle.dumps(clf), ".pkl", info)
     _finish_rounds(project, art.version, info, ev["hits"] if ev else None, labels)
     return {"version": art.version, **info}
+
+
+def _pool_estimate(
+    ev: dict | None, cv: float | None, n_labeled: int, n_pool: int
+) -> tuple[float, float, float] | None:
+    """Accuracy on the unlabeled rows, from the evaluation set and the CV accuracy.
+
+    None without evaluation labels, without a CV accuracy once labels were selected
+    (too few labels per class), or when no row is left unlabeled.
+    """
+    if ev is None or n_pool == 0 or (cv is None and n_labeled):
+        return None
+    n_eval = ev["n_eval"]
+    return unlabeled_accuracy_interval(
+        round(ev["metric"] * n_eval),
+        n_eval,
+        round((cv or 0.0) * n_labeled),
+        n_labeled,
+        n_eval + n_labeled + n_pool,
+    )
 
 
 def _cv_accuracy(model, classes, X, y, seed) -> float | None:
@@ -144,7 +173,18 @@ def _cv_accuracy(model, classes, X, y, seed) -> float | None:
     return hits / y.size
 
 
-ROUND_KEYS = ("metric_ci", "f1", "f1_ci", "n_eval", "cv_metric", "n_labeled", "note")
+ROUND_KEYS = (
+    "metric_ci",
+    "f1",
+    "f1_ci",
+    "n_eval",
+    "cv_metric",
+    "pool_metric",
+    "pool_metric_ci",
+    "n_pool",
+    "n_labeled",
+    "note",
+)
 
 
 def _finish_rounds(
@@ -171,7 +211,7 @@ def _finish_rounds(
                 rnd.note = f"model v{version} trained on {n_labeled} labels"
                 rnd.info = {
                     "trained_version": version,
-                    **{k: info[k] for k in ROUND_KEYS},
+                    **{k: info.get(k) for k in ROUND_KEYS},
                     "hits": _pack_hits(hits),
                 }
         s.add(
@@ -536,8 +576,9 @@ def status(project: Project, *, target: float | None = None) -> dict:
 
     Each finished round carries ``metric`` (accuracy on the random evaluation set),
     ``metric_ci`` (its 95 % interval), ``n_eval``, ``cv_metric`` (cross-validated
-    accuracy on the selected labels, biased by the selection) and ``n_labeled``
-    (labels the model was fit on). Without an evaluation set ``metric_note`` says
+    accuracy on the selected labels, biased by the selection), ``pool_metric`` and
+    ``pool_metric_ci`` (estimated accuracy on the ``n_pool`` rows then unlabeled)
+    and ``n_labeled`` (labels the model was fit on). Without an evaluation set ``metric_note`` says
     so, no metric-based stopping rule fires and the forecast is refused. With
     ``target``, ``forecast`` says how many more labels reach it.
     """
@@ -589,6 +630,8 @@ def status(project: Project, *, target: float | None = None) -> dict:
         "model_metric": None if model is None else model.info.get("metric"),
         "model_metric_ci": None if model is None else model.info.get("metric_ci"),
         "model_cv_metric": None if model is None else _cv_of(model.info),
+        "model_pool_metric": None if model is None else model.info.get("pool_metric"),
+        "model_pool_metric_ci": None if model is None else model.info.get("pool_metric_ci"),
         "stopping": {"diminishing_returns": signal},
     }
     if target is not None:
@@ -642,6 +685,9 @@ def _round_dict(r: Round) -> dict:
         "f1": info.get("f1"),
         "f1_ci": info.get("f1_ci"),
         "cv_metric": r.metric if legacy_cv else info.get("cv_metric"),
+        "pool_metric": info.get("pool_metric"),
+        "pool_metric_ci": info.get("pool_metric_ci"),
+        "n_pool": info.get("n_pool"),
         "n_labeled": r.n_labeled + r.batch_size if n_labeled is None else n_labeled,
         "note": r.note,
         "created_at": r.created_at.isoformat() if r.created_at else None,

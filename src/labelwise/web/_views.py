@@ -101,6 +101,7 @@ def dashboard(project: Project) -> dict:
                 "metric_ci": r["metric_ci"],
                 "n_eval": r["n_eval"],
                 "cv_metric": r["cv_metric"],
+                "pool_metric": r.get("pool_metric"),
                 "metric_name": r.get("metric_name"),
                 "strategy": r["strategy"],
             }
