@@ -13,7 +13,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-CI_EXTRAS = ("dev", "text")  # what .ci/run installs: -e ".[dev,text]"
+# what .ci/run installs: -e ".[dev,text,image,torch]"
+CI_EXTRAS = ("dev", "text", "image", "torch")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")
 
 

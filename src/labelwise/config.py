@@ -13,7 +13,7 @@ Example
     classes: [ham, spam]
     data: {path: sms.csv, id_column: id, text_column: text, label_column: label}
     features: {method: auto}
-    model: {name: logreg}
+    model: {name: logreg}       # or {external: preds.parquet}: a model outside labelwise
     strategy: {name: weighted, strengths: {margin: 1.0, novelty: 0.3}}
     batch_size: 20
     evaluation: {size: 500}    # a random evaluation set, labeled first, never trained on
@@ -68,13 +68,32 @@ class DataConfig(_Strict):
 class FeaturesConfig(_Strict):
     """How features are computed."""
 
-    method: Literal["auto", "tabular", "tfidf", "minilm", "pixels"] = "auto"
+    method: Literal["auto", "tabular", "tfidf", "minilm", "pixels", "efficientnet_lite0"] = "auto"
 
 
 class ModelConfig(_Strict):
-    """Which model the loop trains."""
+    """Which model the loop trains, or ``external``: a predictions file a model elsewhere writes.
 
-    name: Literal["logreg", "svm", "rf", "knn", "mlp"] = "logreg"
+    ``external`` (relative to the pipeline file) is read again at every round, so
+    the outside model can rewrite it between rounds; see
+    :mod:`labelwise.loop._external` for its formats. With it nothing is trained.
+    """
+
+    name: Literal["logreg", "svm", "rf", "knn", "mlp", "torch_mlp", "torch_head", "torch_cnn"] = (
+        "logreg"
+    )
+    external: Path | None = Field(
+        None, description="Probabilities from a model outside labelwise (no train step)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if self.external is not None and "name" in self.model_fields_set:
+            raise ValueError(
+                "give model.name (a model labelwise trains) or model.external (a predictions "
+                "file), not both."
+            )
+        return self
 
 
 class StrategyConfig(_Strict):
@@ -347,6 +366,21 @@ def load_pipeline(path: str | Path) -> Pipeline:
     if not cfg.data.path.exists():  # fail before any project folder is created
         raise PipelineError(f"{path}: data.path = {shorten(str(cfg.data.path))}: file not found.")
     cfg.outputs.folder = base / cfg.outputs.folder
+    if cfg.model.external is not None:
+        from labelwise.loop._external import EXTERNAL_FORMATS, check_proba_strategy
+        from labelwise.strategies import get_strategy
+
+        cfg.model.external = base / cfg.model.external
+        suffix = cfg.model.external.suffix.lower()
+        if suffix not in EXTERNAL_FORMATS:
+            raise PipelineError(
+                f"{path}: model.external = {shorten(str(cfg.model.external))}: unknown "
+                f"extension {suffix or '(none)'!r}; give a {', '.join(EXTERNAL_FORMATS)} file."
+            )
+        try:
+            check_proba_strategy(get_strategy(cfg.strategy.name), flag="model.external")
+        except LabelwiseError as e:
+            raise PipelineError(f"{path}: strategy.name: {e}") from None
     if cfg.oracle.folder is not None:
         cfg.oracle.folder = base / cfg.oracle.folder
     return cfg

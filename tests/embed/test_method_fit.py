@@ -43,8 +43,10 @@ def _project(tmp_path, kind: str) -> Project:
         ("table", "minilm", "use --method auto or tabular"),
         ("text", "tabular", "use --method auto or tfidf or minilm"),
         ("text", "pixels", "use --method auto or tfidf or minilm"),
-        ("images", "tabular", "use --method auto or pixels"),
-        ("images", "tfidf", "use --method auto or pixels"),
+        ("images", "tabular", "use --method auto or pixels or efficientnet_lite0"),
+        ("images", "tfidf", "use --method auto or pixels or efficientnet_lite0"),
+        ("table", "efficientnet_lite0", "use --method auto or tabular"),
+        ("text", "efficientnet_lite0", "use --method auto or tfidf or minilm"),
     ],
 )
 def test_a_method_that_does_not_fit_is_refused(tmp_path, kind, method, fits):
@@ -58,7 +60,10 @@ def test_a_method_that_does_not_fit_is_refused(tmp_path, kind, method, fits):
 
 
 @pytest.mark.parametrize(("kind", "dim"), [("table", 2), ("images", 32 * 32)])
-def test_auto_still_fits(tmp_path, kind, dim):
+def test_auto_still_fits(tmp_path, monkeypatch, kind, dim):
+    # without the image extra (hidden), auto reads images as pixels; with it, see
+    # test_backbone.py
+    monkeypatch.setattr("labelwise.embed._features.image_backbone_available", lambda: False)
     art = compute_features(_project(tmp_path, kind))
     assert (art.info["n_samples"], art.info["dim"]) == (3, dim)
 

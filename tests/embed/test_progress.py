@@ -39,13 +39,31 @@ def _project(tmp_path, kind: str, n: int) -> Project:
     [
         ("table", "auto", 5, "scaling 5 table rows (tabular: numeric columns, standardised)"),
         ("text", "tfidf", 6, "embedding 6 texts with TF-IDF + SVD (LSA, up to 256-d)"),
+        (
+            "text",
+            "auto",
+            6,
+            "embedding 6 texts with TF-IDF + SVD (LSA, up to 256-d), the default for text "
+            "without the text extra",
+        ),
         # 300 images: one full step of 256 and a remainder of 44 that must be reported too
-        ("image", "auto", 300, "reading 300 images as 32 x 32 grey pixels (pixels)"),
+        (
+            "image",
+            "auto",
+            300,
+            "reading 300 images as 32 x 32 grey pixels (pixels), the default for images "
+            "without the image extra (pip install torch==2.13.0 'labelwise[image]' for "
+            "EfficientNet-Lite0 features)",
+        ),
+        ("image", "pixels", 3, "reading 3 images as 32 x 32 grey pixels (pixels)"),
     ],
 )
 def test_progress_adds_up_to_n_samples_and_the_start_line_names_the_method(
-    tmp_path, kind, method, n, line
+    tmp_path, monkeypatch, kind, method, n, line
 ):
+    # auto without the extras (hidden) says why the cheap method runs
+    monkeypatch.setattr("labelwise.embed._features.image_backbone_available", lambda: False)
+    monkeypatch.setattr("labelwise.embed._features.minilm_available", lambda: False)
     p = _project(tmp_path, kind, n)
     starts, calls = [], []
     art = compute_features(

@@ -51,7 +51,8 @@ def folder(tmp_path):
         ),
         (
             ("model: {name: logreg}", "model: {name: xgboost}"),
-            "model.name = 'xgboost': Input should be 'logreg', 'svm', 'rf', 'knn' or 'mlp'",
+            "model.name = 'xgboost': Input should be 'logreg', 'svm', 'rf', 'knn', 'mlp', "
+            "'torch_mlp', 'torch_head' or 'torch_cnn'",
         ),
         (("stopping: {label_budget: 50}", "stopping: {}"), "give at least one stopping rule"),
         (("classes: [malignant, benign]\n", ""), "missing key 'classes'"),

@@ -235,7 +235,7 @@ def test_text_and_image_projects(tmp_path, db):
     p = Project.init(tmp_path / "pi", classes=["cat", "dog"], db=db())
     r = import_pool(p, imgs)
     assert (r.n_samples, r.n_labels, r.kind) == (6, 6, "images")
-    compute_features(p)
+    compute_features(p, method="pixels")  # auto: EfficientNet-Lite0 with the image extra
     X, _, _ = load_features(p)
     assert X.shape == (6, 1024) and X[0, 0] == pytest.approx(30 / 255)
     (imgs / "cat" / "broken.png").write_bytes(b"not an image")

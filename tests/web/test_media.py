@@ -29,7 +29,7 @@ def test_a_video_frame_comes_with_its_neighbours(tmp_path):
     _frames(tmp_path / "frames", "clip_b", 8)
     p = Project.init(tmp_path / "p", classes=["car", "no car"])
     import_pool(p, tmp_path / "frames")
-    compute_features(p)
+    compute_features(p, method="pixels")  # not about embedding: no backbone
     select_batch(p, strategy="random", batch_size=16, random_state=0)
     add_user(p, "ann", "ann-pass-1", "annotator")
     app = create_app(p)

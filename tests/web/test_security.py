@@ -408,7 +408,7 @@ def image_app(tmp_path):
     (outside / "secret.txt").write_text("TOP-SECRET-OUTSIDE")
     p = Project.init(tmp_path / "proj", classes=["a", "b"])
     import_pool(p, folder)
-    compute_features(p)
+    compute_features(p, method="pixels")  # not about embedding: no backbone
     select_batch(p, strategy="random", batch_size=4, random_state=0)
     for name, pw in PASSWORDS.items():
         add_user(p, name, pw, ROLES[name])

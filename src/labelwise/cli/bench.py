@@ -31,7 +31,8 @@ TASK_HELP = (
     "classification, regression (metric r2 or neg_rmse) or multilabel (several --target columns)."
 )
 MODEL_HELP = (
-    "Classification/multi-label: logreg, svm, rf, knn, mlp. Regression: ridge, rf, gp, knn. "
+    "Classification/multi-label: logreg, svm, rf, knn, mlp, torch_mlp, torch_head, torch_cnn "
+    "(torch extra). Regression: ridge, rf, gp, knn. "
     "Default: svm (bench), logreg (recommend), ridge (regression)."
 )
 

@@ -164,8 +164,9 @@ def embed_cmd(
     method: str = typer.Option(
         "auto",
         "--method",
-        help="auto, tabular, tfidf, minilm (text "
-        "extra; the default for text when installed) or pixels.",
+        help="auto, tabular, tfidf, minilm (text extra; the default for text when "
+        "installed), pixels or efficientnet_lite0 (image extra: ImageNet-pretrained, "
+        "1,280-d, offline; the default for images when installed).",
     ),
     precision: str = typer.Option(
         "mixed",
@@ -173,10 +174,11 @@ def embed_cmd(
         help="MiniLM only: mixed (int8 where vectors stay within 1e-3 cosine; faster) or fp32.",
     ),
 ) -> None:
-    """Compute features for every sample (scaled columns, MiniLM or TF-IDF + SVD, or pixels).
+    """Compute features for every sample (columns, MiniLM or TF-IDF, EfficientNet or pixels).
 
     Prints the method that runs first (for MiniLM: OpenVINO or sentence-transformers,
-    and the threads), then a progress bar with the rate.
+    and the threads; for images: EfficientNet-Lite0 or pixels, and why), then a progress
+    bar with the rate.
 
     Example: [cyan]labelwise embed tickets[/]
     """
@@ -202,7 +204,11 @@ def embed_cmd(
 @app.command("train")
 def train_cmd(
     project: Path = DIR_ARG,
-    model: str = typer.Option("logreg", "--model", help="logreg, svm, rf, knn or mlp."),
+    model: str = typer.Option(
+        "logreg",
+        "--model",
+        help="logreg, svm, rf, knn, mlp, torch_mlp, torch_head or torch_cnn (torch extra).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Fit the model on every labeled sample and store it as a new version.
@@ -247,6 +253,14 @@ def train_cmd(
         )
 
 
+def _round_model(r: dict) -> str:
+    """The model column of ``history``: a version, or the external file's name and hash."""
+    ext = r.get("external")
+    if ext:
+        return f"{Path(ext['file']).name} ({ext['sha256'][:12]})"
+    return str(r["model_version"] or "-")
+
+
 @app.command("select")
 def select_cmd(
     project: Path = DIR_ARG,
@@ -281,6 +295,17 @@ def select_cmd(
         "columns for table rows (off by default).",
         show_default=False,
     ),
+    proba_file: Path = typer.Option(
+        None,
+        "--proba",
+        help="Class probabilities from a model outside labelwise, instead of the stored "
+        "model: a CSV/JSONL/Parquet table with 'id' and one column per class (named by the "
+        "class or proba_<class>, as 'labelwise predict' writes), an .npy of shape (n, C) or "
+        "(T, n, C) in the row order of 'labelwise predict' (T members or MC-dropout passes, "
+        "for bald, vote_entropy, ...), or an .npz with 'ids' and 'proba'. Every candidate "
+        "needs a row; unknown or missing ids are named. Works with the strategies that read "
+        "probabilities only (margin, entropy, bald, ...; a wrong one is named).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the batch as JSON."),
 ) -> None:
     """Select the next batch to label and store it with each pick's scores and reason.
@@ -290,7 +315,14 @@ def select_cmd(
 
     Samples of the random evaluation set (see 'labelwise eval-set') are never selected.
 
+    With --proba FILE the scores come from your own model's probabilities (e.g. from a
+    GPU box): nothing is trained, there is no cold start, and the round records the
+    file's name and SHA-256 ('labelwise history' shows it). The file is checked in full
+    before anything is stored.
+
     Example: [cyan]labelwise select tickets --strategy margin --batch 50 --out batch.csv[/]
+
+    Example: [cyan]labelwise select photos --strategy bald --proba mc_dropout.npy[/]
     """
     from labelwise._validation import check_writable
     from labelwise.io._formats import TABLE_FORMATS
@@ -317,6 +349,7 @@ def select_cmd(
         random_share=random_share,
         force=force,
         with_content=with_content,
+        proba=proba_file,
     )
     if as_json:
         typer.echo(
@@ -561,7 +594,7 @@ def history_cmd(
         t.add_row(
             str(r["round"]),
             r["strategy"],
-            str(r["model_version"] or "-"),
+            _round_model(r),
             str(r["n_selected"]),
             str(r["n_selected_labeled"]),
             "-" if r["metric"] is None else f"{r['metric']:.4f}",

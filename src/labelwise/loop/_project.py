@@ -29,7 +29,7 @@ from labelwise.loop._evalset import (
 from labelwise.loop._intervals import unlabeled_accuracy_interval
 from labelwise.loop._loop import COLD_START_NOTE
 from labelwise.loop._stopping import DiminishingReturns
-from labelwise.models import BaggingCommittee, make_model
+from labelwise.models import make_committee, make_model
 from labelwise.store import Project, advisory_lock, atomic_write, transaction
 from labelwise.store._models import Event, Label, Round, Sample, SelectionRow
 from labelwise.strategies import QueryContext, get_strategy
@@ -78,8 +78,11 @@ def _split_retired(project: Project, labels: dict[int, str]) -> tuple[dict[int, 
     return kept, len(labels) - len(kept)
 
 
-def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> dict:
+def train(project: Project, *, model="logreg", random_state: int = 0) -> dict:
     """Fit the model on every label outside the evaluation set; store it with its metrics.
+
+    ``model`` is a registered name (see :func:`labelwise.models.model_names`) or, from
+    Python, any object with ``fit`` and ``predict_proba`` (copied, never fitted itself).
 
     ``metric`` is the accuracy on the labeled part of the random evaluation set
     (``metric_ci``: Wilson 95 % interval; ``f1``/``f1_ci``: macro-F1 with a bootstrap
@@ -116,7 +119,8 @@ def train(project: Project, *, model: str = "logreg", random_state: int = 0) -> 
     else:
         note = NO_EVAL_NOTE
     info = {
-        "model": model,
+        # a model object from Python (any fit + predict_proba) is recorded by its class name
+        "model": model if isinstance(model, str) else type(model).__name__,
         "n_labeled": int(pos.size),
         "classes": classes,
         "features_version": fversion,
@@ -210,6 +214,7 @@ def _finish_rounds(
                 rnd.metric_name = info["metric_name"]
                 rnd.note = f"model v{version} trained on {n_labeled} labels"
                 rnd.info = {
+                    **{k: v for k, v in (rnd.info or {}).items() if k == "external"},
                     "trained_version": version,
                     **{k: info.get(k) for k in ROUND_KEYS},
                     "hits": _pack_hits(hits),
@@ -229,8 +234,15 @@ def _finish_rounds(
 
 
 def _finished(rnd: Round) -> bool:
-    """A round has been scored: by a model trained after its labels (or, before 0004, a metric)."""
-    return bool(rnd.info and rnd.info.get("trained_version")) or rnd.metric is not None
+    """A round has been scored: by a model trained after its labels (or, before 0004, a metric).
+
+    A round of a pipeline with external predictions is scored by the file instead
+    (``scored_external``, see :func:`labelwise.loop._external.finish_external_rounds`).
+    """
+    info = rnd.info or {}
+    return bool(info.get("trained_version") or info.get("scored_external")) or (
+        rnd.metric is not None
+    )
 
 
 def _pack_hits(hits: dict | None) -> dict | None:
@@ -276,6 +288,7 @@ def select_batch(
     random_share: float = 0.0,
     force: bool = False,
     with_content: bool | None = None,
+    proba=None,
     **params,
 ) -> BatchResult:
     """Select the next batch from unlabeled, not-yet-selected samples and store it.
@@ -289,6 +302,14 @@ def select_batch(
     :class:`~labelwise.errors.ConflictError` says so, unless ``force`` opens
     another round anyway. ``with_content`` adds each pick's content to the rows
     and the ``out`` file (see :func:`content_columns`).
+
+    ``proba`` (a file path, or an array of shape ``(n, C)`` / ``(T, n, C)`` in
+    the row order of ``labelwise predict``) gives the class probabilities from a
+    model outside labelwise instead of the stored model: see
+    :mod:`labelwise.loop._external` for the formats and which strategies work.
+    The file is read and checked (ids, classes, values, every candidate covered)
+    before anything is stored, there is no cold start, and the round records the
+    file's name and SHA-256 (``info["external"]`` and its note).
     """
     if not 0.0 <= random_share <= 1.0:
         raise InvalidInputError(f"--random-share must be within [0, 1], got {random_share}.")
@@ -297,6 +318,10 @@ def select_batch(
     if out is not None:  # before the round is stored, not after
         check_writable(out, flag="out", suffixes=tuple(TABLE_FORMATS))
     strat = get_strategy(strategy, **params)
+    if proba is not None:
+        from labelwise.loop._external import check_proba_strategy
+
+        check_proba_strategy(strat)
     X, ids, _ = load_features(project)
     all_labels = project.current_labels()
     reserved = eval_ids(project)
@@ -313,9 +338,25 @@ def select_batch(
             "nothing left to select: every sample is labeled, already in a batch or reserved "
             "for the evaluation set."
         )
+    ext = None
+    if proba is not None:  # read and check it all before anything is stored
+        from labelwise.loop._external import read_external
+
+        ext = read_external(proba, project, ids)
+        ext.check_covers(cand)
+        if "committee" in strat.needs and not ext.members:
+            raise InvalidInputError(
+                f"strategy {strat.name!r} needs committee samples: give --proba a .npy or "
+                f".npz of shape (T, n, C) with T >= 2 members or MC-dropout passes; "
+                f"{ext.source} has shape {tuple(ext.describe()['shape'])}."
+            )
+        if "committee" in strat.needs and ext.probas.shape[0] < 2:
+            raise InvalidInputError(
+                f"strategy {strat.name!r} needs at least 2 committee members; {ext.source} has 1."
+            )
     arm, cand = _random_arm(cand, batch_size, random_share, random_state)
-    model, art = _load_model(project)
-    cold = bool(strat.needs & MODEL_NEEDS) and model is None
+    model, art = (None, None) if ext is not None else _load_model(project)
+    cold = bool(strat.needs & MODEL_NEEDS) and model is None and ext is None
     if cold:
         strat = get_strategy("k_center_greedy")
     if model is not None and art.info.get("classes") != project.classes():
@@ -328,14 +369,18 @@ def select_batch(
             candidates=cand,
             labeled=labeled_pos,
             X=X if strat.needs & {"X", "labeled"} else None,
-            proba=model.predict_proba(X[cand]) if "proba" in strat.needs else None,
-            probas=_committee(model, X, labeled_pos, labels, ids, random_state).predict_proba(
-                X[cand]
+            proba=_proba(model, ext, X, cand) if "proba" in strat.needs else None,
+            probas=(
+                ext.committee(cand)
+                if ext is not None
+                else _committee(model, X, labeled_pos, labels, ids, random_state).predict_proba(
+                    X[cand]
+                )
             )
             if "committee" in strat.needs
             else None,
             n_classes=len(project.classes()) or None,
-            model=model if "model" in strat.needs else None,
+            model=model,
             y_labeled=np.asarray([labels[int(ids[p])] for p in labeled_pos], dtype=object)
             if "model" in strat.needs
             else None,
@@ -345,6 +390,8 @@ def select_batch(
         sel = strat.query(ctx, n_strategy, random_state)
         if cold:
             sel.note = COLD_START_NOTE
+        elif ext is not None:
+            sel.note = ext.note()
         picks = sel.picks()
         strategy_name = sel.strategy
     else:  # the whole batch is the random arm
@@ -392,7 +439,8 @@ def select_batch(
             model_version=version,
             batch_size=batch_size,
             n_labeled=len(labels),
-            note=COLD_START_NOTE if cold else None,
+            note=COLD_START_NOTE if cold else None if ext is None else ext.note(),
+            info=None if ext is None else {"external": ext.describe()},
         )
         s.add(rnd)
         s.flush()
@@ -420,6 +468,7 @@ def select_batch(
                     "n": len(rows),
                     "cold_start": cold,
                     "random_arm": int(arm.size),
+                    **({} if ext is None else {"external": ext.describe()}),
                 },
             )
         )
@@ -466,9 +515,14 @@ def _arm_picks(arm: np.ndarray, start: int, share: float) -> list[_ArmPick]:
     return [_ArmPick(int(i), start + k, reason) for k, i in enumerate(arm.tolist())]
 
 
+def _proba(model, ext, X, cand):
+    """Candidates' class probabilities: from the external file if given, else the model."""
+    return ext.proba(cand) if ext is not None else model.predict_proba(X[cand])
+
+
 def _committee(model, X, labeled_pos, labels, ids, seed):
     y = np.asarray([labels[int(ids[p])] for p in labeled_pos], dtype=object)
-    return BaggingCommittee(model, random_state=seed).fit(X[labeled_pos], y)
+    return make_committee(model, random_state=seed).fit(X[labeled_pos], y)
 
 
 _BATCH_COLUMNS = ("id", "score", "reason", "strategy", "round", "model_version", "position")
@@ -690,6 +744,7 @@ def _round_dict(r: Round) -> dict:
         "n_pool": info.get("n_pool"),
         "n_labeled": r.n_labeled + r.batch_size if n_labeled is None else n_labeled,
         "note": r.note,
+        "external": info.get("external"),
         "created_at": r.created_at.isoformat() if r.created_at else None,
     }
 

@@ -11,10 +11,10 @@ import numpy as np
 
 from labelwise.errors import InvalidInputError
 from labelwise.models import (
-    BaggingCommittee,
     CalibratedClassifier,
     MultiLabelClassifier,
     RegressionCommittee,
+    make_committee,
     make_model,
     make_regressor,
 )
@@ -55,7 +55,7 @@ class Classification:
         return base, (CalibratedClassifier(base, random_state=seed) if calibrate else base)
 
     def committee(self, base, n_members: int, seed: int):  # noqa: D102
-        return BaggingCommittee(base, n_members=n_members, random_state=seed)
+        return make_committee(base, n_members=n_members, random_state=seed)
 
     def check_labels(self, labels) -> np.ndarray:  # noqa: D102
         labels = np.asarray(labels)

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from sklearn.base import clone
 
-from labelwise.models._sklearn import Classifier
+from labelwise.models._sklearn import Classifier, clone_model
 
 __all__ = ["fit_temperature", "apply_temperature", "CalibratedClassifier"]
 
@@ -92,7 +91,7 @@ class CalibratedClassifier:
         oof = np.zeros((y.shape[0], self.classes.size))
         folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
         for train, test in folds.split(X, y):
-            member = Classifier(clone(self.base.estimator), classes=self.classes)
+            member = Classifier(clone_model(self.base.estimator), classes=self.classes)
             oof[test] = member.fit(X[train], y[train]).predict_proba(X[test])
         col = {c: i for i, c in enumerate(self.classes.tolist())}
         self.temperature_ = fit_temperature(oof, [col[v] for v in y.tolist()])

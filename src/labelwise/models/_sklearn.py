@@ -9,14 +9,51 @@ margin ranks exactly like distance to the boundary) and a softmax otherwise.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import clone
 
-from labelwise.errors import InvalidInputError, UnknownNameError, did_you_mean
+from labelwise.errors import (
+    InvalidInputError,
+    MissingRequirementError,
+    UnknownNameError,
+    did_you_mean,
+    shorten,
+)
 
-__all__ = ["MODELS", "Classifier", "BaggingCommittee", "make_model", "model_names"]
+__all__ = [
+    "MODELS",
+    "Classifier",
+    "BaggingCommittee",
+    "SampledCommittee",
+    "clone_model",
+    "make_committee",
+    "make_model",
+    "model_method",
+    "model_names",
+]
+
+TORCH_INSTALL = "pip install torch==2.13.0"
+
+
+def clone_model(model):
+    """An unfitted copy of ``model``: sklearn's ``clone``, else ``model.clone()``, else a deepcopy.
+
+    The model protocol is duck-typed: any object with ``fit`` and ``predict_proba``
+    (or ``predict`` for regression) is a model. scikit-learn's ``clone`` refuses
+    objects without ``get_params``; such an object is copied by its own
+    ``clone()`` method when it has one, otherwise by ``copy.deepcopy`` (its
+    ``fit`` must then start from scratch, as every scikit-learn ``fit`` does).
+    """
+    try:
+        return clone(model)
+    except TypeError:
+        own = getattr(model, "clone", None)
+        if callable(own):
+            return own()
+        return copy.deepcopy(model)
 
 
 def _logreg(seed):
@@ -49,6 +86,36 @@ def _mlp(seed):
     return MLPClassifier(hidden_layer_sizes=(100,), max_iter=500, random_state=seed)
 
 
+def _torch_module():
+    try:
+        from labelwise.models import _torch
+    except ImportError as exc:
+        raise MissingRequirementError(
+            f"torch models need the torch extra ({exc.name or 'torch'} is missing); "
+            f"install it with: {TORCH_INSTALL}"
+        ) from exc
+    return _torch
+
+
+def _torch_mlp(seed):
+    t = _torch_module()
+    return t.TorchClassifier(
+        t.mlp_factory(hidden=(256,), dropout=0.2), epochs=100, lr=2e-3, random_state=seed
+    )
+
+
+def _torch_head(seed):
+    t = _torch_module()
+    return t.TorchClassifier(
+        t.head_factory(hidden=0, dropout=0.2), epochs=200, lr=3e-3, random_state=seed
+    )
+
+
+def _torch_cnn(seed):
+    t = _torch_module()
+    return t.TorchClassifier(t.cnn_factory(dropout=0.25), epochs=60, lr=2e-3, random_state=seed)
+
+
 #: Registered model names -> factory taking a seed.
 MODELS: dict[str, Callable[[int | None], object]] = {
     "logreg": _logreg,
@@ -56,6 +123,9 @@ MODELS: dict[str, Callable[[int | None], object]] = {
     "rf": _rf,
     "knn": _knn,
     "mlp": _mlp,
+    "torch_mlp": _torch_mlp,
+    "torch_head": _torch_head,
+    "torch_cnn": _torch_cnn,
 }
 
 _MODEL_LINES = {
@@ -64,6 +134,9 @@ _MODEL_LINES = {
     "rf": "random forest, 100 trees",
     "knn": "k nearest neighbours, k=5 (fewer when fewer samples are labeled)",
     "mlp": "multi-layer perceptron, one hidden layer of 100",
+    "torch_mlp": "torch MLP (256 hidden, dropout 0.2), MC dropout for committees (torch extra)",
+    "torch_head": "torch linear head with dropout over frozen backbone features (torch extra)",
+    "torch_cnn": "small torch CNN over flattened square grey images, e.g. pixels (torch extra)",
 }
 
 
@@ -77,9 +150,11 @@ def make_model(model, *, classes, random_state=None) -> Classifier:
 
     Parameters
     ----------
-    model : str or sklearn estimator
-        ``"logreg"``, ``"svm"``, ``"rf"``, ``"knn"``, ``"mlp"`` or an estimator object
-        (cloned, never modified).
+    model : str or estimator
+        ``"logreg"``, ``"svm"``, ``"rf"``, ``"knn"``, ``"mlp"``, ``"torch_mlp"``,
+        ``"torch_head"``, ``"torch_cnn"`` (the last three need torch) or any object
+        with ``fit`` and ``predict_proba`` (or ``decision_function``), copied by
+        :func:`clone_model`, never modified.
     classes : array-like
         Every class of the task, in the column order of the probabilities.
     random_state : int or None
@@ -92,11 +167,14 @@ def make_model(model, *, classes, random_state=None) -> Classifier:
             )
         est = MODELS[model](random_state)
     else:
-        if not hasattr(model, "fit"):
+        if not hasattr(model, "fit") or not (
+            hasattr(model, "predict_proba") or hasattr(model, "decision_function")
+        ):
             raise InvalidInputError(
-                f"model must be a name or an estimator with fit(); got {model!r}."
+                "model must be a name or an object with fit() and predict_proba() (or "
+                f"decision_function()); got {shorten(model)}."
             )
-        est = clone(model)
+        est = clone_model(model)
     return Classifier(est, classes=classes)
 
 
@@ -133,11 +211,14 @@ class Classifier:
         if hasattr(est, "n_neighbors") and est.n_neighbors > y.shape[0]:
             est.set_params(n_neighbors=max(1, y.shape[0]))
         est.fit(X, y)
+        # a duck-typed model without classes_ follows sklearn's order: sorted labels
+        fitted = getattr(est, "classes_", None)
+        fitted = seen if fitted is None else np.asarray(fitted)
         cols = {c: i for i, c in enumerate(self.classes.tolist())}
-        unknown = [c for c in est.classes_.tolist() if c not in cols]
+        unknown = [c for c in fitted.tolist() if c not in cols]
         if unknown:
             raise InvalidInputError(f"labels {unknown[:5]} are not among the task's classes.")
-        self.columns_ = np.array([cols[c] for c in est.classes_.tolist()], dtype=np.intp)
+        self.columns_ = np.array([cols[c] for c in fitted.tolist()], dtype=np.intp)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -200,10 +281,83 @@ class BaggingCommittee:
         for _ in range(self.n_members):
             idx = rng.integers(0, n, size=n)
             idx[: firsts.size] = rng.permutation(firsts)  # every labeled class present
-            member = Classifier(clone(self.base.estimator), classes=self.base.classes)
+            member = Classifier(clone_model(self.base.estimator), classes=self.base.classes)
             self.members_.append(member.fit(X[idx], y[idx]))
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         """Member probabilities of shape (n_members, n_samples, n_classes)."""
         return np.stack([m.predict_proba(X) for m in self.members_])
+
+
+def model_method(model, name: str):
+    """The fitted network behind ``model`` exposes ``name``? Return that bound method, else None.
+
+    Unwraps labelwise's adapters (``CalibratedClassifier.base``, ``Classifier.estimator``)
+    down to the estimator; a one-class fit (no estimator was trained) gives None. The
+    loop uses it to ask a :class:`~labelwise.models.TorchClassifier` (or any object with
+    the same methods) for ``gradient_embedding``, ``expected_gradient_length`` and
+    ``predict_proba_samples`` instead of the linear closed forms and bagging.
+    """
+    seen = 0
+    while model is not None and seen < 8:
+        seen += 1
+        if isinstance(model, Classifier):
+            if getattr(model, "constant_", None) is not None:
+                return None
+            model = model.estimator
+            continue
+        method = getattr(model, name, None)
+        if callable(method):
+            return method
+        model = getattr(model, "base", None)
+    return None
+
+
+class SampledCommittee:
+    """A committee drawn from one stochastic model: MC-dropout passes or ensemble members.
+
+    No bagging: the members are the model's own ``predict_proba_samples`` output,
+    ``(T, n, C)``, with columns mapped to the task's classes. ``fit`` refits the base
+    only when it has not been fit yet (the loop fits the model itself first).
+
+    Parameters
+    ----------
+    base : Classifier
+        Wraps an estimator with ``predict_proba_samples(X, n_samples=None)``.
+    n_samples : int or None, default=None
+        Passes per call; None uses the estimator's own default.
+    """
+
+    def __init__(self, base: Classifier, *, n_samples: int | None = None):
+        self.base = base
+        self.n_samples = n_samples
+
+    def fit(self, X, y) -> SampledCommittee:
+        """Fit the base model if it is not fitted; returns self."""
+        if not hasattr(self.base, "constant_"):
+            self.base.fit(X, y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Member probabilities of shape (n_members, n_samples, n_classes)."""
+        b = self.base
+        if b.constant_ is not None:  # one class seen: every member agrees with certainty
+            return np.stack([b.predict_proba(X)] * 2)
+        samples = np.asarray(b.estimator.predict_proba_samples(X, n_samples=self.n_samples))
+        out = np.zeros((samples.shape[0], samples.shape[1], b.classes.size))
+        out[:, :, b.columns_] = samples
+        return out
+
+
+def make_committee(base: Classifier, *, n_members: int = 5, random_state=None):
+    """The committee the loop uses for ``base``: its own samples when it has them, else bagging.
+
+    A model whose estimator has ``predict_proba_samples`` (a ``TorchClassifier``:
+    MC dropout or a deep ensemble) is its own committee (:class:`SampledCommittee`,
+    with the estimator's own number of passes); any other model gets a
+    :class:`BaggingCommittee` of ``n_members`` bootstrap clones.
+    """
+    if callable(getattr(getattr(base, "estimator", None), "predict_proba_samples", None)):
+        return SampledCommittee(base)
+    return BaggingCommittee(base, n_members=n_members, random_state=random_state)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.base import clone
 
 from labelwise.errors import (
     InvalidInputError,
@@ -20,7 +19,7 @@ from labelwise.errors import (
     UnknownNameError,
     did_you_mean,
 )
-from labelwise.models._sklearn import make_model
+from labelwise.models._sklearn import clone_model, make_model
 
 __all__ = [
     "REGRESSORS",
@@ -89,7 +88,7 @@ def make_regressor(model, *, random_state=None) -> Regressor:
         return Regressor(REGRESSORS[model](random_state))
     if not hasattr(model, "fit") or not hasattr(model, "predict"):
         raise InvalidInputError(f"model must be a name or a regressor with fit/predict: {model!r}.")
-    return Regressor(clone(model))
+    return Regressor(clone_model(model))
 
 
 class Regressor:
@@ -149,7 +148,7 @@ class RegressionCommittee:
         n = len(y)
         y = np.asarray(y, dtype=np.float64)
         self.members_ = [
-            Regressor(clone(self.base.estimator)).fit(X[i], y[i])
+            Regressor(clone_model(self.base.estimator)).fit(X[i], y[i])
             for i in (rng.integers(0, n, size=n) for _ in range(self.n_members))
         ]
         return self

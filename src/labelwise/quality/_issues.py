@@ -84,13 +84,14 @@ def find_label_issues(
     0     60     a         b
     1      3     b         a
     """
-    from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from labelwise.models import clone_model
 
     X, y, present = _encode(X, labels, classes)
     cv = _fold_count(y, present, check_int(cv, "cv", minimum=2))
 
-    estimator = _default_model() if model is None else clone(model)
+    estimator = _default_model() if model is None else clone_model(model)
     if not hasattr(estimator, "predict_proba"):
         raise MissingRequirementError(
             f"model {type(model).__name__} has no predict_proba; pass a probabilistic "
@@ -105,9 +106,27 @@ def find_label_issues(
         # gives it probability 0 there, which is exactly what flags that label.
         warnings.filterwarnings("ignore", message=".*least populated class.*")
         warnings.filterwarnings("ignore", message=".*Number of classes in training fold.*")
-        proba = cross_val_predict(estimator, X, y, cv=folds, method="predict_proba")
+        if hasattr(estimator, "get_params"):
+            proba = cross_val_predict(estimator, X, y, cv=folds, method="predict_proba")
+        else:  # a duck-typed model (fit + predict_proba): sklearn cannot clone it
+            proba = _duck_oof(estimator, X, y, folds)
 
     return _rank(y, proba, present)
+
+
+def _duck_oof(estimator, X, y, folds) -> np.ndarray:
+    """cross_val_predict's probabilities for a model sklearn cannot clone (clone_model copies)."""
+    from labelwise.models import clone_model
+
+    k = int(y.max()) + 1
+    proba = np.zeros((y.shape[0], k))
+    for train, test in folds.split(X, y):
+        fitted = clone_model(estimator)
+        fitted.fit(X[train], y[train])
+        seen = getattr(fitted, "classes_", None)
+        cols = np.unique(y[train]) if seen is None else np.asarray(seen, dtype=np.intp)
+        proba[np.ix_(test, cols)] = fitted.predict_proba(X[test])
+    return proba
 
 
 def out_of_fold_proba(X, labels, classes, *, model, cv: int = 5, random_state=0) -> np.ndarray:

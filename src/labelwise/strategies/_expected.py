@@ -249,7 +249,10 @@ class _ModelView:
             )
         self.columns = None
         if self.estimator is not None:
-            self.columns = _columns(self.estimator.classes_, self.classes)
+            fitted = getattr(self.estimator, "classes_", None)
+            if fitted is None and self.wrapped:  # a duck-typed model: the wrapper knows
+                fitted = model.classes[model.columns_]
+            self.columns = _columns(fitted, self.classes)
 
     # -- current model -------------------------------------------------------------------
     def proba(self, X) -> np.ndarray:
@@ -266,14 +269,12 @@ class _ModelView:
     # -- simulated refits ----------------------------------------------------------------
     def fresh(self):
         """An unfitted copy that fits and predicts task-aligned probabilities."""
-        from sklearn.base import clone
-
-        from labelwise.models._sklearn import Classifier
+        from labelwise.models._sklearn import Classifier, clone_model
 
         if self.wrapped:
-            return Classifier(clone(self.model.estimator), classes=self.classes)
+            return Classifier(clone_model(self.model.estimator), classes=self.classes)
         if self.estimator is not None:
-            return Classifier(clone(self.estimator), classes=self.classes)
+            return Classifier(clone_model(self.estimator), classes=self.classes)
         return copy.deepcopy(self.model)
 
     def updated(self, x, label):

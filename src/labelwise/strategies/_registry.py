@@ -35,6 +35,7 @@ from labelwise.errors import (
     did_you_mean,
     shorten,
 )
+from labelwise.models._sklearn import model_method
 from labelwise.strategies import _committee as C
 from labelwise.strategies import _uncertainty as U
 from labelwise.strategies._batch import badge, gradient_embedding, ranked_batch
@@ -500,10 +501,22 @@ def _ranked_batch(ctx, b, rng, params):
 
 
 def _badge(ctx, b, rng, params):
-    emb = gradient_embedding(ctx.proba, ctx.X[ctx.candidates])
+    # a network gives its own last-layer gradients (penultimate features); a linear
+    # model's last layer sees the features themselves
+    own = model_method(ctx.model, "gradient_embedding")
+    Xc = ctx.X[ctx.candidates]
+    emb = gradient_embedding(ctx.proba, Xc) if own is None else np.asarray(own(Xc))
     pos = badge(emb, batch_size=b, random_state=rng)
     norm = np.linalg.norm(emb, axis=1)
     return Selection("badge", ctx.candidates[pos], ctx.candidates, {"gradient_norm": norm})
+
+
+def _egl(ctx, rng):
+    """Autograd EGL of a network (``model.expected_gradient_length``), else the linear form."""
+    own = model_method(ctx.model, "expected_gradient_length")
+    if own is not None:
+        return np.asarray(own(ctx.X[ctx.candidates]), dtype=np.float64)
+    return expected_gradient_length(ctx.proba, ctx.X[ctx.candidates])
 
 
 def _density_query(name: str, fn):
@@ -535,7 +548,7 @@ def _build() -> dict[str, Strategy]:
         "sum_y p(y|x) ||loss gradient||: the label that would change a linear model most",
         _top_k_query(
             "expected_gradient_length",
-            lambda c, r: expected_gradient_length(c.proba, c.X[c.candidates]),
+            _egl,
         ),
     )
     add(
