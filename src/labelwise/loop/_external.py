@@ -495,12 +495,10 @@ def finish_external_rounds(project, source, *, flag: str = "model.external") -> 
     rules read it like a trained model's. Returns the scores (None without
     evaluation labels covered by the file).
     """
-    from sqlalchemy import select
-
     from labelwise.loop._evalset import eval_ids, training_labels
-    from labelwise.loop._project import ROUND_KEYS, _finished, _pack_hits, _split_retired
+    from labelwise.loop._project import ROUND_KEYS, _pack_hits, _split_retired, ready_rounds
     from labelwise.store import transaction
-    from labelwise.store._models import Event, Round, SelectionRow
+    from labelwise.store._models import Event
 
     ev, ext = score_external(project, source, flag=flag)
     labels = project.current_labels()
@@ -514,22 +512,16 @@ def finish_external_rounds(project, source, *, flag: str = "model.external") -> 
         "note": None if ev else "no labeled evaluation row in the external file",
     }
     with transaction(project.session) as s:
-        for rnd in s.scalars(select(Round).order_by(Round.number)):
-            if _finished(rnd):
-                continue
-            picked = s.scalars(
-                select(SelectionRow.sample_id).where(SelectionRow.round_id == rnd.id)
-            ).all()
-            if picked and all(p in labels for p in picked):
-                rnd.metric = ev["metric"] if ev else None
-                rnd.metric_name = "eval_accuracy" if ev else None
-                rnd.note = f"scored by {ext.note()}"
-                rnd.info = {
-                    **{k: v for k, v in (rnd.info or {}).items() if k == "external"},
-                    "scored_external": ext.describe(),
-                    **{k: info.get(k) for k in ROUND_KEYS},
-                    "hits": _pack_hits(ev["hits"] if ev else None),
-                }
+        for rnd in ready_rounds(s, labels):
+            rnd.metric = ev["metric"] if ev else None
+            rnd.metric_name = "eval_accuracy" if ev else None
+            rnd.note = f"scored by {ext.note()}"
+            rnd.info = {
+                **{k: v for k, v in (rnd.info or {}).items() if k == "external"},
+                "scored_external": ext.describe(),
+                **{k: info.get(k) for k in ROUND_KEYS},
+                "hits": _pack_hits(ev["hits"] if ev else None),
+            }
         s.add(
             Event(
                 kind="external.score",

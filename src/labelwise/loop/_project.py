@@ -9,6 +9,7 @@ model a model-based strategy falls back to cold-start diversity
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,22 +204,16 @@ def _finish_rounds(
     """
     n_labeled = info["n_labeled"]
     with transaction(project.session) as s:
-        for rnd in s.scalars(select(Round).order_by(Round.number)):
-            if _finished(rnd):
-                continue
-            picked = s.scalars(
-                select(SelectionRow.sample_id).where(SelectionRow.round_id == rnd.id)
-            ).all()
-            if picked and all(p in labels for p in picked):
-                rnd.metric = info["metric"]
-                rnd.metric_name = info["metric_name"]
-                rnd.note = f"model v{version} trained on {n_labeled} labels"
-                rnd.info = {
-                    **{k: v for k, v in (rnd.info or {}).items() if k == "external"},
-                    "trained_version": version,
-                    **{k: info.get(k) for k in ROUND_KEYS},
-                    "hits": _pack_hits(hits),
-                }
+        for rnd in ready_rounds(s, labels):
+            rnd.metric = info["metric"]
+            rnd.metric_name = info["metric_name"]
+            rnd.note = f"model v{version} trained on {n_labeled} labels"
+            rnd.info = {
+                **{k: v for k, v in (rnd.info or {}).items() if k == "external"},
+                "trained_version": version,
+                **{k: info.get(k) for k in ROUND_KEYS},
+                "hits": _pack_hits(hits),
+            }
         s.add(
             Event(
                 kind="model.train",
@@ -231,6 +226,18 @@ def _finish_rounds(
                 },
             )
         )
+
+
+def ready_rounds(s, labels) -> Iterator[Round]:
+    """Rounds not yet scored whose every pick is labeled, oldest first, in session ``s``."""
+    for rnd in s.scalars(select(Round).order_by(Round.number)):
+        if _finished(rnd):
+            continue
+        picked = s.scalars(
+            select(SelectionRow.sample_id).where(SelectionRow.round_id == rnd.id)
+        ).all()
+        if picked and all(p in labels for p in picked):
+            yield rnd
 
 
 def _finished(rnd: Round) -> bool:
