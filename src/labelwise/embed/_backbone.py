@@ -30,8 +30,8 @@ layer definitions (``EfficientNet.from_name``) and the weights are read from tha
   channels-last layout (oneDNN's fast path for the depthwise convolutions: about 1.3x
   the images per CPU second of the default layout on 2 cores; vectors within 1e-5).
   Decoding is not overlapped with compute: a 224-400 px JPEG decodes and resizes in
-  about 2.4 ms, the model takes about 130 ms per image on 2 cores, and a helper thread
-  decoding the next batch measured no faster (within the noise of a shared machine).
+  about 2.4 ms, the model takes about 50 ms per image per idle core (130 ms on a busy
+  one), and a helper thread decoding the next batch measured no faster.
 """
 
 from __future__ import annotations
