@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -67,6 +68,44 @@ TEXT_COLUMN_OPTION = typer.Option(
 ID_COLUMN_OPTION = typer.Option(
     None, "--id-column", help="CSV column of sample ids: left out of the features."
 )
+PROJECT_OPTION = typer.Option(
+    None,
+    "--project",
+    help="A labelwise project folder instead of --data: its newest features and its accepted "
+    "labels of active classes (evaluation-set labels are ordinary rows: the simulation draws "
+    "its own test split). The project is only read.",
+)
+
+
+def load_source(
+    data: str | None,
+    project: str | None,
+    *,
+    task: str,
+    initial: int,
+    test_size: float,
+    **csv_flags,
+):
+    """The data set of --data or --project (exactly one), and what a project replay used."""
+    if data is not None and project is not None:
+        raise usage_error("give --data or --project, not both.")
+    if data is None and project is None:
+        raise usage_error(
+            "give --data (CSV, .npz, svmlight or a bundled set such as digits) or --project "
+            "DIR (a labelwise project with features and labels)."
+        )
+    if project is None:
+        from labelwise.io import load_dataset
+
+        return load_dataset(data, **csv_flags), None
+    given = ["--" + k.replace("_", "-") for k, v in csv_flags.items() if v is not None]
+    if given:
+        raise usage_error(f"{', '.join(given)} only apply to --data, not to --project.")
+    if task != "classification":
+        raise usage_error(f"--project replays classification projects; got --task {task}.")
+    from labelwise.loop._replay import project_dataset
+
+    return project_dataset(project, initial=initial, test_size=test_size)
 
 
 def parse_strategies(text: str, task: str = "classification") -> list[str]:
@@ -159,14 +198,20 @@ def print_results(results: dict) -> None:
         err.print(f"note: {note}", highlight=False)
 
 
-def run_and_report(ds, out_dir: Path, *, quiet: bool, **kw) -> dict:
-    """Run the bench with a progress bar, write results.json and the PNG, print tables."""
+def run_and_report(ds, out_dir: Path, *, quiet: bool, source=None, **kw) -> dict:
+    """Run the bench with a progress bar, write results.json and the PNG, print tables.
+
+    ``source``: the :class:`~labelwise.loop._replay.ProjectSource` of a ``--project`` run.
+    """
     from labelwise.loop._bench import run_bench
     from labelwise.loop._plot import plot_learning_curves
 
     out_dir = _prepare_out(out_dir)
     with progress_bar(f"bench {ds.name}", enabled=not quiet) as (set_total, advance):
         results = run_bench(ds.X, ds.y, dataset=ds.name, progress=advance, on_total=set_total, **kw)
+    results["n_samples"] = int(ds.X.shape[0])
+    if source is not None:
+        results["project"] = dataclasses.asdict(source)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     png = plot_learning_curves(results, out_dir / "learning_curve.png")
     if not quiet:
@@ -177,11 +222,12 @@ def run_and_report(ds, out_dir: Path, *, quiet: bool, **kw) -> dict:
 @app.command("bench")
 def bench_cmd(
     data: str = typer.Option(
-        ...,
+        None,
         "--data",
         help="CSV, .npz (X, y), svmlight file, or a bundled "
         "set: digits, breast_cancer, wine, iris, diabetes (regression).",
     ),
+    project: str = PROJECT_OPTION,
     target: str = TARGET_OPTION,
     text_column: str = TEXT_COLUMN_OPTION,
     id_column: str = ID_COLUMN_OPTION,
@@ -238,6 +284,8 @@ def bench_cmd(
 
     Example: [cyan]labelwise bench --data breast_cancer --model svm --strategies margin,random
     --initial 20 --batch 1 --budget all --seeds 10 --out bench-bc[/]
+
+    A stored project replays like a CSV: [cyan]labelwise bench --project tickets --model logreg[/]
     """
     if batch < 1:
         raise usage_error(f"--batch must be at least 1, got {batch}.")
@@ -247,19 +295,24 @@ def bench_cmd(
         raise usage_error(f"--initial must be at least 1, got {initial}.")
     names = parse_strategies(strategies or _default_strategies(task), task)
     out_dir = _check_out(out_dir, "bench")
-    from labelwise.io import load_dataset
-
-    ds = load_dataset(
+    ds, source = load_source(
         data,
+        project,
+        task=task,
+        initial=initial,
+        test_size=test_size,
         target=target,
         cost_column=cost_column,
         text_column=text_column,
         id_column=id_column,
     )
+    if source is not None and not as_json:
+        out.print(source.line(), highlight=False)
     paths = run_and_report(
         ds,
         out_dir,
         quiet=as_json,
+        source=source,
         task=task,
         labels=ds.target_names if task == "multilabel" else None,
         cost=ds.cost,
@@ -296,16 +349,15 @@ def _finish(paths: dict, as_json: bool) -> None:
             k: {"aubc_mean": v["aubc_mean"], "aubc_std": v["aubc_std"]}
             for k, v in results["strategies"].items()
         }
-        typer.echo(
-            json.dumps(
-                {
-                    "results": str(paths["results"]),
-                    "plot": str(paths["plot"]),
-                    "notes": results["notes"],
-                    "strategies": summary,
-                }
-            )
-        )
+        doc = {
+            "results": str(paths["results"]),
+            "plot": str(paths["plot"]),
+            "notes": results["notes"],
+            "strategies": summary,
+        }
+        if "project" in results:
+            doc["project"] = results["project"]
+        typer.echo(json.dumps(doc))
         return
     out.print(f"wrote {paths['results']} and {paths['plot']}", highlight=False)
 
@@ -357,8 +409,9 @@ def demo_cmd(
 @app.command("recommend")
 def recommend_cmd(
     data: str = typer.Option(
-        ..., "--data", help="Your labeled data: CSV, .npz (X, y), svmlight, or a bundled set."
+        None, "--data", help="Your labeled data: CSV, .npz (X, y), svmlight, or a bundled set."
     ),
+    project: str = PROJECT_OPTION,
     target: str = TARGET_OPTION,
     text_column: str = TEXT_COLUMN_OPTION,
     id_column: str = ID_COLUMN_OPTION,
@@ -396,6 +449,8 @@ def recommend_cmd(
     Example: [cyan]labelwise recommend --data labeled.csv --target label --model logreg
     --strategies margin,entropy,k_center_greedy --initial 20 --batch 10 --budget 200
     --seeds 5 --out rec[/]
+
+    Or on a labelwise project: [cyan]labelwise recommend --project tickets --model logreg[/]
     """
     if batch < 1 or seeds < 1 or initial < 1:
         raise usage_error("--batch, --seeds and --initial must each be at least 1.")
@@ -407,11 +462,21 @@ def recommend_cmd(
     out_dir = _check_out(
         out_dir, "recommend", ("results.json", "recommendation.json", "learning_curve.png")
     )
-    from labelwise.io import load_dataset
     from labelwise.loop._plot import plot_learning_curves
     from labelwise.loop._recommend import recommend
 
-    ds = load_dataset(data, target=target, text_column=text_column, id_column=id_column)
+    ds, source = load_source(
+        data,
+        project,
+        task=task,
+        initial=initial,
+        test_size=test_size,
+        target=target,
+        text_column=text_column,
+        id_column=id_column,
+    )
+    if source is not None and not as_json:
+        out.print(source.line(), highlight=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     with progress_bar(f"replay {ds.name}", enabled=not as_json) as (set_total, advance):
         rec, results = recommend(
@@ -432,6 +497,9 @@ def recommend_cmd(
             progress=advance,
             on_total=set_total,
         )
+    results["n_samples"] = int(ds.X.shape[0])
+    if source is not None:
+        results["project"] = rec["project"] = dataclasses.asdict(source)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     (out_dir / "recommendation.json").write_text(json.dumps(rec, indent=1))
     png = plot_learning_curves(results, out_dir / "learning_curve.png")
