@@ -85,3 +85,19 @@ def db(backend, request):
         yield lambda: dbs.new(request.node.name)
     finally:
         dbs.drop_all()
+
+
+@pytest.fixture()
+def bc_csv(tmp_path):
+    """scikit-learn's breast cancer set as ``tmp_path/bc.csv``: ``id`` (r0...), 30 features,
+    ``diagnosis`` (malignant/benign). Returns the path and the frame written."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer(as_frame=True)
+    df = d.data.copy()
+    df.insert(0, "id", [f"r{i}" for i in range(len(df))])
+    df["diagnosis"] = np.where(d.target == 0, "malignant", "benign")
+    path = tmp_path / "bc.csv"
+    df.to_csv(path, index=False)
+    return path, df

@@ -1,8 +1,6 @@
 """The pipeline with ``evaluation: {size}``: the oracle labels the set first; rules read it."""
 
-import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
 
 from labelwise.config import PipelineError, load_pipeline
 from labelwise.loop._evalset import NO_EVAL_NOTE, eval_ids
@@ -25,12 +23,7 @@ outputs: {folder: out}
 
 
 @pytest.fixture()
-def folder(tmp_path):
-    d = load_breast_cancer(as_frame=True)
-    df = d.data.copy()
-    df.insert(0, "id", [f"r{i}" for i in range(len(df))])
-    df["diagnosis"] = np.where(d.target == 0, "malignant", "benign")
-    df.to_csv(tmp_path / "bc.csv", index=False)
+def folder(tmp_path, bc_csv):
     return tmp_path
 
 

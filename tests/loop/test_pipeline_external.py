@@ -7,7 +7,6 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -33,15 +32,11 @@ outputs: {folder: out}
 
 
 @pytest.fixture()
-def folder(tmp_path):
-    d = load_breast_cancer(as_frame=True)
-    df = d.data.copy()
-    df.insert(0, "id", [f"r{i}" for i in range(len(df))])
-    df["diagnosis"] = np.where(d.target == 0, "malignant", "benign")
-    df.to_csv(tmp_path / "bc.csv", index=False)
+def folder(tmp_path, bc_csv):
+    _, df = bc_csv
     (tmp_path / "pipeline.yaml").write_text(BASE)
     # the "outside" model: a logreg on 30 rows, its probabilities in predict's column names
-    X = StandardScaler().fit_transform(d.data.to_numpy())
+    X = StandardScaler().fit_transform(df.drop(columns=["id", "diagnosis"]).to_numpy())
     rows = np.r_[0:15, 19:34]
     clf = LogisticRegression(C=0.05, max_iter=1000).fit(X[rows], df["diagnosis"].iloc[rows])
     P = clf.predict_proba(X)[:, [list(clf.classes_).index(c) for c in CLASSES]]

@@ -7,7 +7,6 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
@@ -19,17 +18,6 @@ from labelwise.io._samples import import_pool
 from labelwise.loop._project import select_batch, status, train
 from labelwise.store import Project, ProjectError, current_revision
 from labelwise.store._models import Base, Event, Label, Sample
-
-
-@pytest.fixture()
-def bc_csv(tmp_path):
-    d = load_breast_cancer(as_frame=True)
-    df = d.data.copy()
-    df.insert(0, "id", [f"r{i}" for i in range(len(df))])
-    df["diagnosis"] = np.where(d.target == 0, "malignant", "benign")
-    p = tmp_path / "bc.csv"
-    df.to_csv(p, index=False)
-    return p, df
 
 
 def count(project, table):

@@ -84,9 +84,13 @@ def load_source(
     task: str,
     initial: int,
     test_size: float,
+    quiet: bool,
     **csv_flags,
 ):
-    """The data set of --data or --project (exactly one), and what a project replay used."""
+    """The data set of --data or --project (exactly one), and what a project replay used.
+
+    A replay says which project, features and labels it uses, unless ``quiet``.
+    """
     if data is not None and project is not None:
         raise usage_error("give --data or --project, not both.")
     if data is None and project is None:
@@ -105,7 +109,10 @@ def load_source(
         raise usage_error(f"--project replays classification projects; got --task {task}.")
     from labelwise.loop._replay import project_dataset
 
-    return project_dataset(project, initial=initial, test_size=test_size)
+    ds, source = project_dataset(project, initial=initial, test_size=test_size)
+    if not quiet:
+        out.print(source.line(), highlight=False)
+    return ds, source
 
 
 def parse_strategies(text: str, task: str = "classification") -> list[str]:
@@ -301,13 +308,12 @@ def bench_cmd(
         task=task,
         initial=initial,
         test_size=test_size,
+        quiet=as_json,
         target=target,
         cost_column=cost_column,
         text_column=text_column,
         id_column=id_column,
     )
-    if source is not None and not as_json:
-        out.print(source.line(), highlight=False)
     paths = run_and_report(
         ds,
         out_dir,
@@ -471,12 +477,11 @@ def recommend_cmd(
         task=task,
         initial=initial,
         test_size=test_size,
+        quiet=as_json,
         target=target,
         text_column=text_column,
         id_column=id_column,
     )
-    if source is not None and not as_json:
-        out.print(source.line(), highlight=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     with progress_bar(f"replay {ds.name}", enabled=not as_json) as (set_total, advance):
         rec, results = recommend(
