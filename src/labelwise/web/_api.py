@@ -121,6 +121,7 @@ class RoundIn(Body):
     train: bool = True
     random_share: Annotated[float, Field(ge=0, le=1)] = 0.0
     force: bool = False  # open a round while the latest one still has unlabeled picks
+    seed: int | None = None  # seeds the selection (random picks, clustering) to repeat a round
 
 
 class IssuesIn(Body):
@@ -526,6 +527,7 @@ def start_round(body: RoundIn, request: Request, user: SessionInfo = Depends(ADM
         batch_size=body.batch_size,
         random_share=body.random_share,
         force=body.force,
+        random_state=body.seed,
     )
     queued = annotate.enqueue(p, actor=user.name)
     p.log("round.start", {"round": res.round, "by": "web"}, user.name)
