@@ -359,9 +359,9 @@ def test_assign_hands_overlap_slots_to_different_people_in_turn(tmp_path):
 
 
 def test_a_seeded_round_picks_the_same_rows_in_two_equal_projects(tmp_path):
-    from labelwise.web import create_app
-
     from webutil import login, make_project
+
+    from labelwise.web import create_app
 
     picks = []
     for name in ("a", "b", "c"):
