@@ -197,7 +197,7 @@ def test_older_databases_keep_only_the_newest_accepted_label(tmp_path, db):
                 {"sid": sid, "value": value, "status": status},
             )
     migrate(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     with sessionmaker(engine)() as s:
         rows = s.execute(
             select(Sample.uid, Label.value, Label.status)

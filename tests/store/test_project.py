@@ -28,7 +28,7 @@ def count(project, table):
 def test_init_migrates_an_empty_database_and_refuses_twice(tmp_path, db):
     url = db()
     p = Project.init(tmp_path / "p", classes=["a", "b"], db=url)
-    assert current_revision(p.engine) == "0004"
+    assert current_revision(p.engine) == "0005"
     assert p.classes() == ["a", "b"] and p.task == "classification"
     tables = set(sa_inspect(p.engine).get_table_names())
     assert {"sample", "label", "selection", "round", "class", "artifact", "event"} <= tables

@@ -23,6 +23,7 @@ from sqlalchemy import insert, select, update
 from labelwise._validation import MAX_NAME_LENGTH, check_id, text_problem
 from labelwise.errors import DataFileError, shorten
 from labelwise.io._formats import TABLE_FORMATS, table_bytes, unescape_cell
+from labelwise.io._objects import check_label, dumps_label, is_object_task, object_classes
 from labelwise.store import Project, atomic_write, transaction
 from labelwise.store._models import Event, Label, Sample, now
 from labelwise.store._project import CHUNK as _CHUNK
@@ -55,6 +56,7 @@ class _Row:
     duration: float | None
     typed_uid: str | None = None  # the cell as typed when unescaping changed it
     typed_value: str | None = None
+    classes: list[str] | None = None  # an object label's classes (io/_objects.py)
 
 
 def _read_csv_rows(path: Path) -> list[tuple[str, dict]]:
@@ -122,13 +124,23 @@ def _check_header(path: Path, header: list[str]) -> None:
         )
 
 
-def _read_label_rows(path: Path, annotator: str | None = None) -> list[_Row]:
-    """Every row of a label file, checked: ids, labels, annotators and durations."""
+def _read_label_rows(
+    path: Path,
+    annotator: str | None = None,
+    *,
+    fmt: str | None = None,
+    objects: set[str] | None = None,
+) -> list[_Row]:
+    """Every row of a label file, checked: ids, labels, annotators and durations.
+
+    ``objects``: the classes of an object task (:mod:`labelwise.io._objects`), whose
+    labels are JSON objects checked and stored in their canonical form.
+    """
     if not path.exists():
         raise DataFileError(f"{path} not found.")
     if path.is_dir():
         raise DataFileError(f"{path} is a folder; give a label file (CSV, JSONL or Parquet).")
-    fmt = TABLE_FORMATS.get(path.suffix.lower(), "csv")
+    fmt = fmt or TABLE_FORMATS.get(path.suffix.lower(), "csv")
     raw = _read_csv_rows(path) if fmt == "csv" else _read_table_rows(path, fmt)
     if annotator is not None:
         _check_name(annotator, "the --annotator name", "labels import")
@@ -138,7 +150,12 @@ def _read_label_rows(path: Path, annotator: str | None = None) -> list[_Row]:
         value = r.get("label") or ""
         if not value:
             raise DataFileError(f"{where}: the label of {shorten(uid)} is empty.")
-        _check_name(value, f"the label of {shorten(uid)}", where)
+        labeled_objects = None
+        if objects is not None:
+            doc = check_label(value, where=f"{where} ({shorten(uid)})", classes=objects)
+            value, labeled_objects = dumps_label(doc), object_classes(doc)
+        else:
+            _check_name(value, f"the label of {shorten(uid)}", where)
         who = r.get("annotator") or annotator or None
         if who is not None:
             _check_name(who, "the annotator", where)
@@ -153,10 +170,10 @@ def _read_label_rows(path: Path, annotator: str | None = None) -> list[_Row]:
                     f"{where}: duration {shorten(r.get('duration'))} must be a number of "
                     "seconds >= 0."
                 ) from None
-        row = _Row(where, uid, value, who, dur)
+        row = _Row(where, uid, value, who, dur, classes=labeled_objects)
         if r.get("_typed_id"):
             row.typed_uid = check_id(r["_typed_id"], where=where, error=DataFileError)
-        if r.get("_typed_label"):
+        if r.get("_typed_label") and objects is None:
             row.typed_value = r["_typed_label"]
             _check_name(row.typed_value, f"the label of {shorten(uid)}", where)
         rows.append(row)
@@ -188,16 +205,70 @@ def _check_name(value: str, what: str, where: str) -> None:
         raise DataFileError(f"{where}: {what} {shorten(value)} {why}.")
 
 
-def import_labels(project: Project, path: str | Path, *, annotator: str | None = None):
-    """Import ``id,label[,annotator][,duration]`` rows; all or nothing."""
+def _match_by_image(project: Project, recs) -> None:
+    """Give a record whose id is not a sample's the id of the sample with its image file.
+
+    A Label Studio task without ``labelwise_id``, or a COCO ``file_name`` written relative
+    to another folder, still finds the sample imported from the same image.
+    """
+    with project.session() as s:
+        known = ids_of(s, [r.uid for r in recs])
+        by_path = {str(r.path.resolve()): r for r in recs if r.uid not in known and r.path}
+        uris = list(by_path)
+        for start in range(0, len(uris), _CHUNK):
+            chunk = uris[start : start + _CHUNK]
+            for uri, uid in s.execute(select(Sample.uri, Sample.uid).where(Sample.uri.in_(chunk))):
+                by_path[uri].uid = uid
+
+
+def _annotation_rows(project: Project, path: Path, fmt: str, annotator: str | None):
+    """The labeled records of a COCO, YOLO or Label Studio file as label rows."""
+    from labelwise.io._annotations import label_classes, label_value, read_annotations
+
+    if annotator is not None:
+        _check_name(annotator, "the --annotator name", "labels import")
+    recs = [r for r in read_annotations(project, path, fmt) if r.label is not None]
+    _match_by_image(project, recs)
+    rows = []
+    for rec in recs:
+        objs = None if isinstance(rec.label, str) else label_classes(rec)
+        rows.append(_Row(rec.where, rec.uid, label_value(rec), annotator, None, classes=objs))
+    return rows
+
+
+def import_labels(
+    project: Project,
+    path: str | Path,
+    *,
+    annotator: str | None = None,
+    fmt: str | None = None,
+):
+    """Import ``id,label[,annotator][,duration]`` rows; all or nothing.
+
+    ``fmt``: ``csv``, ``jsonl``, ``parquet`` (default: by the file's extension), or
+    ``coco``, ``yolo``, ``label-studio`` (see :mod:`labelwise.io._annotations`). The
+    label of a detection or segmentation project is its objects' JSON
+    (:mod:`labelwise.io._objects`), checked and stored in canonical form.
+    """
+    from labelwise.io._annotations import ANNOTATION_FORMATS
+
     path = Path(path)
-    rows = _read_label_rows(path, annotator)
     classes = set(project.classes())
+    if fmt in ANNOTATION_FORMATS:
+        rows = _annotation_rows(project, path, fmt, annotator)
+    else:
+        if fmt not in (None, *set(TABLE_FORMATS.values())):
+            raise DataFileError(
+                f"--format must be csv, jsonl, parquet, {', '.join(ANNOTATION_FORMATS)}; got "
+                f"{shorten(fmt)}."
+            )
+        objects = classes if is_object_task(project.task) else None
+        rows = _read_label_rows(path, annotator, fmt=fmt, objects=objects)
     _prefer_what_exists(project, rows, classes)
     seen: dict[str, tuple[str, str]] = {}
     for r in rows:
         uid, value = r.uid, r.value
-        if classes and value not in classes:
+        if r.classes is None and classes and value not in classes:
             raise DataFileError(
                 f"{r.where}: label {shorten(value)} is not a class of the project "
                 f"({shorten(', '.join(sorted(classes)), 300)}); add the class or fix the file."
@@ -278,7 +349,9 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
                 .values(status="superseded")
             )
         if inserts:
-            adopt_classes(s, (r["value"] for r in inserts), str(path))
+            by_value = {r.value: r.classes for r in rows if r.classes is not None}
+            names = (c for r in inserts for c in by_value.get(r["value"], [r["value"]]))
+            adopt_classes(s, names, str(path))
             s.execute(insert(Label), inserts)
         s.add(
             Event(
@@ -294,17 +367,28 @@ def import_labels(project: Project, path: str | Path, *, annotator: str | None =
     return LabelImport(new, changed, unchanged)
 
 
-def export_labels(project: Project, path: str | Path) -> int:
+def export_labels(project: Project, path: str | Path, *, fmt: str | None = None) -> int:
     """Write every sample's current label: ``id,label,annotator,created_at`` rows.
 
-    The format follows the extension: ``.csv`` (cells escaped against spreadsheet
-    formulas, see :mod:`labelwise.io._formats`), ``.jsonl``/``.ndjson`` or
+    Without ``fmt`` the format follows the extension: ``.csv`` (cells escaped against
+    spreadsheet formulas, see :mod:`labelwise.io._formats`), ``.jsonl``/``.ndjson`` or
     ``.parquet``/``.pq``; any other extension is refused before anything is read.
+    ``fmt`` ``coco``, ``yolo``, ``label-studio`` or ``image-folder`` writes that format
+    (:func:`labelwise.io._annotations.export_annotations`); ``csv``, ``jsonl`` or
+    ``parquet`` needs a matching extension.
     """
     from labelwise._validation import check_writable
+    from labelwise.io._annotations import EXPORT_FORMATS, export_annotations
 
     path = Path(path)
-    check_writable(path, flag="the label file", suffixes=tuple(TABLE_FORMATS))
+    if fmt is not None and fmt not in EXPORT_FORMATS:
+        raise DataFileError(
+            f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {shorten(fmt)}."
+        )
+    if fmt is not None and fmt not in TABLE_FORMATS.values():
+        return export_annotations(project, path, fmt)
+    suffixes = tuple(k for k, v in TABLE_FORMATS.items() if fmt in (None, v))
+    check_writable(path, flag="the label file", suffixes=suffixes)
     with project.session() as s:
         rows = s.execute(
             select(Sample.uid, Label.value, Label.annotator, Label.created_at)

@@ -167,7 +167,8 @@ class Label(Base):
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("sample.id", ondelete="CASCADE"))
-    value: Mapped[str] = mapped_column(String(200))
+    # a class name, or an image's objects as canonical JSON (io/_objects.py; migration 0005)
+    value: Mapped[str] = mapped_column(Text)
     annotator: Mapped[str | None] = mapped_column(String(200), nullable=True)
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="accepted")
@@ -267,5 +268,5 @@ class Gold(Base):
     sample_id: Mapped[int] = mapped_column(
         ForeignKey("sample.id", ondelete="CASCADE"), primary_key=True
     )
-    value: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(Text)  # migration 0005
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
