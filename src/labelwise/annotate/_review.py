@@ -11,10 +11,14 @@ newer label leaves the queue.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import func, select
 
+from labelwise.annotate._prelabels import rejected_prelabel
 from labelwise.annotate._queue import LAPSED, REVIEWABLE
 from labelwise.errors import ConflictError, InvalidInputError, NotFoundError
+from labelwise.io._objects import is_object_task, loads_label, object_classes
 from labelwise.store import Project, transaction
 from labelwise.store._models import Assignment, Event, Label, Sample, User, now
 
@@ -60,7 +64,23 @@ def review_queue(
         }
         for lab, uid, text, uri, data in rows
     ]
-    return {"total": total, "offset": offset, "limit": limit, "items": items}
+    if is_object_task(project.task):  # "2 cat, 1 dog": what the boxes drawn hold
+        for it in items:
+            it["summary"] = _object_summary(it["value"])
+    # the task and classes let the review page draw an object label's boxes over its image
+    out = {"total": total, "offset": offset, "limit": limit, "items": items}
+    return {**out, "task": project.task, "classes": project.classes()}
+
+
+def _object_summary(value: str) -> str:
+    try:
+        names = object_classes(loads_label(value))
+    except (ValueError, KeyError, TypeError):
+        return value[:80]
+    if not names:
+        return "no objects"
+    counts = Counter(names)
+    return ", ".join(f"{n} {c}" for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _first(data: dict | None, n: int) -> dict | None:
@@ -79,6 +99,7 @@ def decide(
         raise InvalidInputError("the note is longer than 5000 characters; shorten it.")
     if decision == "reject" and not note:
         raise InvalidInputError("say why in a note: the next annotator sees it.")
+    objects = is_object_task(project.task)
     with transaction(project.session) as s:
         lab = s.scalars(select(Label).where(Label.id == label_id).with_for_update()).first()
         if lab is None:
@@ -117,7 +138,8 @@ def decide(
                 status="queued" if back is None else "assigned",
                 priority=0,
                 note=note,
-                suggestion=_issue_hint(lab.issue),
+                # an image's objects go back as pre-labels to fix, not to draw again
+                suggestion=rejected_prelabel(lab.value) if objects else _issue_hint(lab.issue),
                 assigned_at=None if back is None else lab.reviewed_at,
             )
             s.add(a)
