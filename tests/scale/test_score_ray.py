@@ -1,0 +1,84 @@
+"""--engine ray gives exactly what --engine local gives, even when a worker dies mid-run.
+
+One local Ray cluster (2 CPUs) serves the whole module and is shut down afterwards. Without
+Ray installed these tests fail, saying so; deselect them with -m 'not ray'.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from _shard_pool import write_pool
+
+from labelwise.scale import score_shards
+from labelwise.strategies import UNCERTAINTY_SCORERS
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    try:
+        import ray
+    except ImportError:
+        pytest.fail(
+            'ray is not installed: pip install -e ".[ray]", or deselect these tests with '
+            "-m 'not ray'.",
+            pytrace=False,
+        )
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def big_pool(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("big")
+    write_pool(folder, n_rows=1_000_000, n_shards=8, ties=True)
+    return folder
+
+
+@pytest.mark.parametrize("name", list(UNCERTAINTY_SCORERS))
+def test_ray_top_k_equals_local_exactly(ray_cluster, big_pool, name):
+    kw = dict(strategy=name, batch_size=1_000, proba_prefix="p_")
+    local = score_shards(big_pool / "*.parquet", engine="local", **kw)
+    remote = score_shards(big_pool / "*.parquet", engine="ray", **kw)
+    assert remote.n_rows == local.n_rows == 1_000_000
+    np.testing.assert_array_equal(remote.ids, local.ids)
+    np.testing.assert_array_equal(remote.scores, local.scores)
+
+
+def test_ray_k_center_equals_local(ray_cluster, tmp_path):
+    write_pool(tmp_path, n_rows=40_000, n_shards=4, n_features=6, proba=False)
+    local = score_shards(tmp_path, strategy="k_center_greedy", batch_size=30)
+    remote = score_shards(tmp_path, strategy="k_center_greedy", batch_size=30, engine="ray")
+    np.testing.assert_array_equal(remote.ids, local.ids)
+    np.testing.assert_array_equal(remote.scores, local.scores)
+
+
+def test_a_worker_killed_mid_run_is_retried_and_the_result_is_unchanged(ray_cluster, tmp_path):
+    write_pool(tmp_path / "s", n_rows=200_000, n_shards=4, n_features=5, proba=False)
+    marker = tmp_path / "killed-once"
+    W = np.random.default_rng(4).normal(size=(5, 3))
+
+    class DiesOnce:  # defined here, so Ray ships the class itself to its workers
+        n_features_in_ = 5
+
+        def __init__(self, kill):
+            self.kill = kill
+
+        def predict_proba(self, X):
+            if self.kill and not os.path.exists(marker):
+                marker.write_text("x")
+                os._exit(1)  # the worker process dies, as on a lost node
+            z = np.asarray(X, dtype=np.float64) @ W
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+    kw = dict(strategy="entropy", batch_size=200, rows_per_batch=20_000)
+    want = score_shards(tmp_path / "s", model=DiesOnce(kill=False), **kw)
+    got = score_shards(tmp_path / "s", model=DiesOnce(kill=True), engine="ray", **kw)
+    assert marker.exists()  # a worker did die
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_array_equal(got.scores, want.scores)
