@@ -18,7 +18,7 @@ What is measured (all in one process, same data for every library):
    ``predict_proba`` hands back the precomputed probabilities, so their cost is their
    strategy code, not a model.
 2. k-center greedy (core-set): labelwise ``k_center_greedy`` vs scikit-activeml ``CoreSet``
-   on the same float32 features (modAL has no core-set strategy), plus an exactness check of
+   on the same float64 features (modAL has no core-set strategy), plus an exactness check of
    labelwise against a brute-force float64 farthest-first on a subset.
 3. Peak memory of every labelwise call: ``tracemalloc`` peak (Python/numpy allocations) and
    the peak-RSS delta (``resource.getrusage`` max RSS after resetting the kernel's high-water
@@ -549,9 +549,9 @@ def compare_sequences(a, b) -> dict:
 
 def run_k_center(cfg: dict) -> dict:
     n, d, n_lab, batch = cfg["n_rows"], cfg["n_features"], cfg["n_labeled"], cfg["batch_size"]
-    log(f"k-center: generating X {n:,} x {d} float32")
+    log(f"k-center: generating X {n:,} x {d} float64")
     rng = np.random.default_rng(SEED)
-    X = rng.standard_normal((n, d), dtype=np.float32)
+    X = rng.standard_normal((n, d))  # float64, as users pass it (issue 15)
     labeled = np.sort(rng.choice(n, size=n_lab, replace=False))
     y = np.full(n, np.nan)
     y[labeled] = rng.integers(0, 10, size=n_lab)
@@ -562,7 +562,7 @@ def run_k_center(cfg: dict) -> dict:
             "n_features": d,
             "n_labeled": n_lab,
             "batch_size": batch,
-            "X": f"rng.standard_normal((n, d), dtype=float32), seed {SEED}",
+            "X": f"rng.standard_normal((n, d)) float64, seed {SEED}",
             "labelwise": "k_center_greedy(X, labeled=labeled, batch_size=batch)",
             "scikit-activeml": (
                 "skactiveml.pool.CoreSet(random_state=0).query(X, y, "
@@ -647,7 +647,7 @@ def run_k_center(cfg: dict) -> dict:
         lab_mask[labeled] = True
         cmp["note"] = (
             "both are deterministic greedy farthest-first; labelwise updates "
-            "distances in float32 matvec + float64 accumulate, sklearn in its own "
+            "float32 distances with float64 tie-breaking (exact), sklearn in its own "
             "chunked float32->float64 path, so exact near-ties can flip a pick"
         )
         agreement["labelwise_vs_scikit-activeml"] = cmp

@@ -6,7 +6,9 @@ enough to repay the compile (or cache load). Without numba, or when a kernel
 cannot run, the numpy path in ``_uncertainty`` is used unchanged.
 
 One parallel pass over the rows validates each row with the rules of
-:func:`labelwise._validation.check_proba` and writes its score. The kernel only
+:func:`labelwise._validation.check_proba` and writes its score. Entropy runs in
+blocks of rows with fdlibm's log written out as array arithmetic (vectorised,
+error below 1 ulp) and sums each row in numpy's pairwise order. The kernel only
 *detects* invalid rows; the caller then reruns the numpy path, which raises the
 exact error message.
 """
@@ -34,65 +36,93 @@ _HI = 1.0 + _SUM_TOL
 _SUM_LIMIT = _SUM_TOL - 1e-9
 
 
-def _plogp(v):  # pragma: no cover - compiled
-    return v * np.log(max(v, _TINY))  # 0 log 0 = 0, as in _uncertainty._entropy_rows
+# fdlibm's log (e_log.c): argument reduction to [sqrt(2)/2, sqrt(2)) on the bits, then a
+# degree-14 polynomial in s = f / (2 + f); error below 1 ulp. Pure arithmetic on arrays,
+# so LLVM vectorises it, where a call of the C library's log per element does not.
+_TINY_BITS = int(np.array([_TINY]).view(np.int64)[0])
+_SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
+_ONE_BITS = 0x3FF0000000000000
+_MANTISSA = 0x000FFFFFFFFFFFFF
+_LG1, _LG2 = 6.666666666666735130e-01, 3.999999999940941908e-01
+_LG3, _LG4 = 2.857142874366239149e-01, 2.222219843214978396e-01
+_LG5, _LG6 = 1.818357216161805012e-01, 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+#: Values per block of rows in the entropy kernel (the block's buffers stay in cache).
+_BLOCK = 1024
 
 
-def _plogp_block(p, i, lo, n):  # pragma: no cover - compiled, tested via callers
-    """Sum of ``p log p`` over ``p[i, lo:lo + n]``, n <= 128, in numpy's order for a block."""
+def _plogp_inplace(src, v, kf):  # pragma: no cover - compiled, tested via callers
+    """``v[j] <- src[j] * log(max(src[j], tiny))`` (0 log 0 = 0); ``v`` holds ``src`` on entry.
+
+    Three simple loops (bits, then the polynomial) so that LLVM vectorises each.
+    """
+    bits = v.view(np.int64)
+    for j in range(v.size):  # reduce: max(v, tiny) = m * 2**k, m in [sqrt(2)/2, sqrt(2))
+        # on the bits, max(v, tiny) for v >= 0; any v < 0 (sign bit set) gives tiny
+        u = max(bits[j], _TINY_BITS) + (_ONE_BITS - _SQRT_HALF_BITS)
+        kf[j] = np.float64((u >> 52) - 0x3FF)
+        bits[j] = (u & _MANTISSA) + _SQRT_HALF_BITS
+    for j in range(v.size):
+        f = v[j] - 1.0
+        hfsq = 0.5 * f * f
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+        t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+        k = kf[j]
+        v[j] = np.float64(src[j]) * (s * (hfsq + (t2 + t1)) + k * _LN2_LO - hfsq + f + k * _LN2_HI)
+
+
+def _block_sum(v, lo, n):  # pragma: no cover - compiled, tested via callers
+    """Sum of ``v[lo:lo + n]``, n <= 128, in numpy's order for a block."""
     if n < 8:
         res = 0.0
         for j in range(lo, lo + n):
-            res += _plogp_jit(np.float64(p[i, j]))
+            res += v[j]
         return res
-    r0 = _plogp_jit(np.float64(p[i, lo]))
-    r1 = _plogp_jit(np.float64(p[i, lo + 1]))
-    r2 = _plogp_jit(np.float64(p[i, lo + 2]))
-    r3 = _plogp_jit(np.float64(p[i, lo + 3]))
-    r4 = _plogp_jit(np.float64(p[i, lo + 4]))
-    r5 = _plogp_jit(np.float64(p[i, lo + 5]))
-    r6 = _plogp_jit(np.float64(p[i, lo + 6]))
-    r7 = _plogp_jit(np.float64(p[i, lo + 7]))
+    r0, r1, r2, r3 = v[lo], v[lo + 1], v[lo + 2], v[lo + 3]
+    r4, r5, r6, r7 = v[lo + 4], v[lo + 5], v[lo + 6], v[lo + 7]
     m = n - n % 8
     for j in range(lo + 8, lo + m, 8):
-        r0 += _plogp_jit(np.float64(p[i, j]))
-        r1 += _plogp_jit(np.float64(p[i, j + 1]))
-        r2 += _plogp_jit(np.float64(p[i, j + 2]))
-        r3 += _plogp_jit(np.float64(p[i, j + 3]))
-        r4 += _plogp_jit(np.float64(p[i, j + 4]))
-        r5 += _plogp_jit(np.float64(p[i, j + 5]))
-        r6 += _plogp_jit(np.float64(p[i, j + 6]))
-        r7 += _plogp_jit(np.float64(p[i, j + 7]))
+        r0 += v[j]
+        r1 += v[j + 1]
+        r2 += v[j + 2]
+        r3 += v[j + 3]
+        r4 += v[j + 4]
+        r5 += v[j + 5]
+        r6 += v[j + 6]
+        r7 += v[j + 7]
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     for j in range(lo + m, lo + n):
-        res += _plogp_jit(np.float64(p[i, j]))
+        res += v[j]
     return res
 
 
-def _plogp_sum(p, i):  # pragma: no cover - compiled, tested via callers
-    """Sum of ``p log p`` over row i in the order of numpy's pairwise ``add.reduce``.
+def _pairwise_sum(v, start, c):  # pragma: no cover - compiled, tested via callers
+    """Sum of ``v[start:start + c]`` in the order of numpy's pairwise ``add.reduce``.
 
     numpy sums a contiguous axis of at most 128 values with 8 accumulators and
     splits longer ones in halves (multiples of 8) recursively; the same order
-    makes entropy equal the numpy path bit for bit wherever numpy's ``log`` is
-    the C library's. The halving runs on an explicit stack: a recursive numba
-    function crashes when loaded from numba's cache.
+    makes entropy equal the numpy path bit for bit wherever the logs agree. The
+    halving runs on an explicit stack: a recursive numba function crashes when
+    loaded from numba's cache.
     """
-    c = p.shape[1]
     if c <= 128:
-        return _plogp_block_jit(p, i, 0, c)
+        return _block_sum_jit(v, start, c)
     lo_s = np.empty(64, dtype=np.int64)
     n_s = np.empty(64, dtype=np.int64)
     stage_s = np.empty(64, dtype=np.int64)
     left_s = np.empty(64, dtype=np.float64)
-    lo_s[0], n_s[0], stage_s[0] = 0, c, 0
+    lo_s[0], n_s[0], stage_s[0] = start, c, 0
     top = 1
     ret = 0.0
     while top > 0:
         f = top - 1
         lo, n = lo_s[f], n_s[f]
         if n <= 128:  # a leaf: its sum goes back to the parent frame
-            ret = _plogp_block_jit(p, i, lo, n)
+            ret = _block_sum_jit(v, lo, n)
             top -= 1
             continue
         half = n // 2
@@ -112,6 +142,34 @@ def _plogp_sum(p, i):  # pragma: no cover - compiled, tested via callers
     return ret
 
 
+def _entropy(p, normalize, log_c, out):  # pragma: no cover - compiled, tested via callers
+    """Validate and score entropy in blocks of rows: copy, vectorised ``p log p``, row sums."""
+    n, c = p.shape
+    rows = max(1, _BLOCK // c)
+    n_bad = 0
+    for b in numba.prange((n + rows - 1) // rows):
+        lo = b * rows
+        hi = min(n, lo + rows)
+        flat = p[lo:hi].ravel()
+        v = np.empty(flat.size, dtype=np.float64)
+        kf = np.empty_like(v)
+        for j in range(v.size):
+            v[j] = flat[j]
+        for i in range(hi - lo):
+            row_sum = 0.0
+            ok = True
+            for j in range(i * c, i * c + c):
+                ok &= (v[j] >= _LO) & (v[j] <= _HI)  # False for NaN and inf too
+                row_sum += v[j]
+            if not ok or abs(row_sum - 1.0) > _SUM_LIMIT:
+                n_bad += 1
+        _plogp_inplace_jit(flat, v, kf)
+        for i in range(hi - lo):
+            s = max(-_pairwise_sum_jit(v, i * c, c), 0.0)
+            out[lo + i] = s / log_c if normalize else s
+    return n_bad
+
+
 def _scores(p, kind, normalize, log_c, out):  # pragma: no cover - compiled, tested via callers
     n, c = p.shape
     n_bad = 0
@@ -126,9 +184,8 @@ def _scores(p, kind, normalize, log_c, out):  # pragma: no cover - compiled, tes
             v = np.float64(p[i, j])
             ok &= (v >= _LO) & (v <= _HI)  # False for NaN and inf too
             row_sum += v
-            if kind != 3:
-                p2 = max(p2, min(p1, v))
-                p1 = max(p1, v)
+            p2 = max(p2, min(p1, v))
+            p1 = max(p1, v)
         if not ok or abs(row_sum - 1.0) > _SUM_LIMIT:
             n_bad += 1
             out[i] = 0.0
@@ -137,11 +194,8 @@ def _scores(p, kind, normalize, log_c, out):  # pragma: no cover - compiled, tes
             out[i] = s * c / (c - 1) if normalize else s
         elif kind == 1:
             out[i] = 1.0 - (p1 - p2)
-        elif kind == 2:
-            out[i] = p2 / max(p1, _TINY)
         else:
-            s = max(-_plogp_sum_jit(p, i), 0.0)
-            out[i] = s / log_c if normalize else s
+            out[i] = p2 / max(p1, _TINY)
     return n_bad
 
 
@@ -153,10 +207,11 @@ def _compile(fn, **options):
 
 
 # inlined into the kernel: as separate calls they made entropy ~1.5x slower
-_plogp_jit = _compile(_plogp, inline="always")
-_plogp_block_jit = _compile(_plogp_block, inline="always")
-_plogp_sum_jit = _compile(_plogp_sum, inline="always")
+_plogp_inplace_jit = _compile(_plogp_inplace, inline="always")
+_block_sum_jit = _compile(_block_sum, inline="always")
+_pairwise_sum_jit = _compile(_pairwise_sum, inline="always")
 _scores_jit = _compile(_scores, parallel=True)
+_entropy_jit = _compile(_entropy, parallel=True)
 # numba's workqueue threading layer aborts on concurrent parallel launches from several
 # Python threads (e.g. a web server's worker threads): one kernel call at a time.
 _LOCK = threading.Lock()
@@ -196,5 +251,8 @@ def uncertainty_scores(p: np.ndarray, kind: str, *, normalize: bool = False) -> 
     log_c = float(np.log(p.shape[1]))
     with _LOCK:
         _state["launched"] = True
-        n_bad = _scores_jit(p, KINDS[kind], bool(normalize), log_c, out)
+        if kind == "entropy":
+            n_bad = _entropy_jit(p, bool(normalize), log_c, out)
+        else:
+            n_bad = _scores_jit(p, KINDS[kind], bool(normalize), log_c, out)
     return None if n_bad else out

@@ -21,7 +21,7 @@ from labelwise._validation import (
     resolve_candidates,
 )
 from labelwise.errors import EmptyPoolError, InvalidInputError
-from labelwise.strategies._neighbors import kmeans, nearest_distance
+from labelwise.strategies._neighbors import kmeans
 
 __all__ = [
     "top_k",
@@ -46,12 +46,46 @@ def _rng(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
+#: From this many scores on, top_positions first narrows them to a shortlist (see there).
+_SHORTLIST_MIN_N = 65_536
+#: Evenly spaced scores sampled to find the shortlist's threshold.
+_SHORTLIST_SAMPLE = 8_192
+
+
+def _shortlist(scores: np.ndarray, k: int) -> np.ndarray | None:
+    """Ascending positions of every score >= t, for a t at most the k-th largest score.
+
+    The threshold ``t`` is an order statistic of an evenly spaced sample, chosen so
+    that about ``4 k + 64`` scores clear it; the shortlist is used only when at least
+    ``k`` do, so it then holds every score above the k-th largest and every tie with
+    it. None when the sample guessed too high, or when a quarter of the scores or more
+    clear it (many ties): the caller then partitions the whole array.
+    """
+    n = scores.shape[0]
+    if n < _SHORTLIST_MIN_N or k > n // 64:
+        return None
+    step = n // _SHORTLIST_SAMPLE
+    sample = scores[::step]
+    want = min(sample.size - 1, int((4 * k + 64) * sample.size / n) + 1)
+    t = np.partition(sample, sample.size - 1 - want)[sample.size - 1 - want]
+    pos = np.flatnonzero(scores >= t)
+    return pos if k <= pos.size <= n // 4 else None
+
+
 def top_positions(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Positions of the k highest scores, best first, ties broken at random. O(n)."""
+    """Positions of the k highest scores, best first, ties broken at random. O(n).
+
+    On large arrays one pass keeps a shortlist of the highest scores (a threshold
+    from an evenly spaced sample); the partition then runs on the shortlist only.
+    The result, the ties and the draws from ``rng`` are the same as without it.
+    """
     n = scores.shape[0]
     k = min(k, n)
     if k == 0:
         return np.empty(0, dtype=np.intp)
+    short = _shortlist(scores, k)
+    if short is not None:
+        return short[top_positions(scores[short], k, rng)]
     kth = np.partition(scores, n - k)[n - k]  # the k-th largest value
     above = np.flatnonzero(scores > kth)
     ties = np.flatnonzero(scores == kth)
@@ -98,6 +132,9 @@ def top_k(scores, *, batch_size: int, candidates=None, random_state=None) -> np.
     >>> top_k([0.1, 0.9, 0.5], batch_size=2)
     array([1, 2])
     """
+    if candidates is None:  # positions are the indices: no arange of the pool
+        s = check_scores(np.asarray(scores, dtype=np.float64))
+        return top_positions(s, check_batch_size(batch_size), _rng(random_state))
     s, cand = _scored_candidates(scores, candidates)
     return cand[top_positions(s, check_batch_size(batch_size), _rng(random_state))]
 
@@ -107,8 +144,9 @@ def k_center_greedy(
 ) -> np.ndarray:
     """Core-set selection: repeatedly take the candidate farthest from labeled ∪ chosen.
 
-    Memory is O(n): one running minimum distance per candidate, updated with a
-    matrix-vector product after each pick.
+    Memory is O(n): one running minimum distance per candidate. The picks are
+    exactly those of the plain float64 greedy (ties to the candidate listed
+    first), computed mostly in float32; see :func:`k_center_greedy_with_gain`.
 
     Parameters
     ----------
@@ -149,36 +187,146 @@ def k_center_greedy_with_gain(X, *, labeled, batch_size, candidates=None, random
     """Like :func:`k_center_greedy`, also returning each pick's distance at pick time.
 
     The distance of a random first pick (nothing labeled) is reported as 0.
+
+    The picks are those of the plain float64 greedy (distances ``||x - y||`` of the
+    rows as given; ties go to the candidate listed first), computed mostly in float32:
+
+    - each candidate's distance to its nearest labeled row comes from blocked float32
+      GEMMs (``x . y - ||y||**2 / 2``, BLAS threads on), never an n x n matrix;
+    - the pick loop is lazy: a candidate's running minimum only ever falls, so a stale
+      value is an upper bound, and only the candidates at the top are brought up to
+      date with the picks made since (float32, squared norms precomputed);
+    - every float32 squared distance is within a proven bound ``E`` of the float64
+      one (``2 (d + 4) 2**-24 (||x|| + R)**2``, R the largest row norm); when more
+      than one candidate lies within that bound of the maximum, the float64
+      distances decide among them.
     """
-    Xf = check_X(X)
+    a = np.asarray(X)
+    Xf = check_X(a)
+    src = a if a.dtype in (np.float32, np.float64) else Xf  # what "exact" is measured on
     lab, cand = resolve_candidates(Xf.shape[0], labeled, candidates)
     b = min(check_batch_size(batch_size), cand.size)
     rng = _rng(random_state)
-    Xc = Xf[cand]
-    sq = np.einsum("ij,ij->i", Xc, Xc, dtype=np.float64)
-    if lab.size:
-        min_d2 = nearest_distance(Xc, Xf[lab]) ** 2
-    else:
-        min_d2 = np.full(cand.size, np.inf)
-    picks = np.empty(b, dtype=np.intp)
-    gains = np.empty(b)
-    with _one_blas_thread():  # b small mat-vec products: threads only wait on each other
-        _farthest_first(Xc, sq, min_d2, picks, gains, rng)
-    return cand[picks], gains
+    return _KCenter(Xf, src, lab, cand).run(b, rng)
 
 
-def _farthest_first(Xc, sq, min_d2, picks, gains, rng) -> None:
-    for t in range(picks.size):
-        if np.isinf(min_d2).all():
-            j = int(rng.integers(min_d2.size))
-        else:
-            j = int(np.argmax(min_d2))
-        # a random first pick (nothing labeled) has no distance to report: record 0, not inf
-        picks[t], gains[t] = j, (np.sqrt(min_d2[j]) if np.isfinite(min_d2[j]) else 0.0)
-        x = Xc[j]
-        d2 = sq + float(x @ x.astype(np.float64)) - 2.0 * (Xc @ x).astype(np.float64)
-        np.minimum(min_d2, np.maximum(d2, 0.0), out=min_d2)
-        min_d2[picks[: t + 1]] = -1.0  # never pick twice
+_U32 = 2.0**-24  # float32 unit roundoff
+_GEMM_BLOCK = 1 << 22  # float32 entries of one block of the nearest-labeled GEMM (16 MiB)
+_EXACT_BLOCK = 1 << 20  # float64 differences held at once by the exact distances
+
+
+class _KCenter:
+    """State of one k-center greedy run; positions index the candidates."""
+
+    def __init__(self, Xf, src, lab, cand):
+        self.Xf, self.src, self.lab, self.cand = Xf, src, lab, cand
+        m, d = cand.size, Xf.shape[1]
+        self.Xc = Xf[cand]
+        self.sq = np.einsum("ij,ij->i", self.Xc, self.Xc, dtype=np.float64)
+        norms = np.sqrt(self.sq)
+        r = float(norms.max(initial=0.0))
+        if lab.size:
+            r = max(r, float(np.sqrt(np.einsum("ij,ij->i", Xf[lab], Xf[lab]).max())))
+        # |float32 d2 - float64 d2| <= E: GEMM rounding (gamma_{d+1}) plus the float32
+        # rounding of the inputs, both <= (d + 4) u (|x| + |y|)**2; doubled for safety
+        self.err = 2.0 * (d + 4) * _U32 * (norms + r) ** 2 + 1e-300
+        self.ub = np.full(m, np.inf)  # float32 squared distance to labeled ∪ chosen
+        self.ver = np.zeros(m, dtype=np.intp)  # picks already folded into ub
+        self.exact_lab = np.full(m, np.nan)  # float64 squared distance to labeled (cache)
+        self.chosen: list[int] = []
+
+    def nearest_labeled(self) -> None:
+        """Set ``ub`` to the float32 squared distance to the nearest labeled row (blocked GEMM)."""
+        L = self.Xf[self.lab]
+        half = 0.5 * np.einsum("ij,ij->i", L, L, dtype=np.float64)
+        La = np.ascontiguousarray(np.hstack([L, -half[:, None].astype(np.float32)]).T)
+        rows = max(64, _GEMM_BLOCK // max(1, self.lab.size))
+        m, d = self.Xc.shape
+        buf = np.empty((min(rows, m), d + 1), dtype=np.float32)
+        buf[:, d] = 1.0
+        for s in range(0, m, rows):
+            e = min(m, s + rows)
+            blk = buf[: e - s]
+            blk[:, :d] = self.Xc[s:e]
+            g = (blk @ La).max(axis=1)  # max_j x . y_j - |y_j|**2 / 2
+            self.ub[s:e] = np.maximum(self.sq[s:e] - 2.0 * g.astype(np.float64), 0.0)
+
+    def refresh(self, rows: np.ndarray, t: int) -> None:
+        """Fold the picks each of ``rows`` has not seen yet into its ub."""
+        if rows.size == 0:
+            return
+        first = int(self.ver[rows].min())
+        if first < t:
+            C = self.Xc[self.chosen[first:t]]
+            g = self.Xc[rows] @ C.T  # float32; older picks in it change nothing
+            d2 = self.sq[rows, None] + self.sq[self.chosen[first:t]][None, :] - 2.0 * g
+            self.ub[rows] = np.minimum(self.ub[rows], np.maximum(d2.min(axis=1), 0.0))
+        self.ver[rows] = t
+
+    def exact(self, rows: np.ndarray) -> np.ndarray:
+        """float64 distance of ``rows`` to labeled ∪ chosen, summed as the plain greedy does."""
+        todo = rows[np.isnan(self.exact_lab[rows])]
+        if todo.size:
+            self.exact_lab[todo] = _exact_min_d2(self.src, self.cand[todo], self.lab)
+        d2 = self.exact_lab[rows]
+        if self.chosen:
+            d2 = np.minimum(d2, _exact_min_d2(self.src, self.cand[rows], self.cand[self.chosen]))
+        return np.sqrt(d2)
+
+    def run(self, b: int, rng: np.random.Generator):
+        m = self.cand.size
+        picks = np.empty(b, dtype=np.intp)
+        gains = np.empty(b)
+        start = 0
+        if self.lab.size:
+            self.nearest_labeled()
+        else:  # nothing labeled: a random first pick, as before
+            j = int(rng.integers(m))
+            picks[0], gains[0] = j, 0.0
+            self.chosen.append(j)
+            self.ub[j] = -np.inf
+            start = 1
+            self.refresh(np.flatnonzero(self.ub > -np.inf), 1)
+        with _one_blas_thread():  # small products only: threads would only wait
+            for t in range(start, b):
+                j, gain = self.pick(t)
+                picks[t], gains[t] = j, gain
+                self.chosen.append(j)
+                self.ub[j] = -np.inf  # never pick twice
+                self.ver[j] = m + b
+        return self.cand[picks], gains
+
+    def pick(self, t: int) -> tuple[int, float]:
+        ub, err = self.ub, self.err
+        while True:  # bring the top up to date until the maximum is current
+            i = int(np.argmax(ub))
+            if self.ver[i] >= t:
+                break
+            self.refresh(np.flatnonzero((ub + err >= ub[i] - err[i]) & (self.ver < t)), t)
+        # every candidate that may be the float64 maximum: within the bounds of ub[i]
+        band = np.flatnonzero(ub + err >= ub[i] - err[i])
+        stale = band[self.ver[band] < t]
+        if stale.size:
+            self.refresh(stale, t)
+            band = np.flatnonzero(ub + err >= ub[i] - err[i])
+        if band.size == 1:
+            return i, float(np.sqrt(max(ub[i], 0.0)))
+        d = self.exact(band)
+        k = int(np.argmax(d))  # band is ascending: ties go to the first candidate
+        return int(band[k]), float(d[k])
+
+
+def _exact_min_d2(src: np.ndarray, rows: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """float64 ``min_c sum((x - c)**2)`` for each of ``rows`` (pool indices), in blocks."""
+    out = np.full(rows.size, np.inf)
+    d = src.shape[1]
+    step = max(1, _EXACT_BLOCK // max(1, d * rows.size))
+    x = src[rows].astype(np.float64)
+    for s in range(0, centres.size, step):
+        c = src[centres[s : s + step]].astype(np.float64)
+        diff = x[:, None, :] - c[None, :, :]
+        np.minimum(out, (diff * diff).sum(axis=2).min(axis=1), out=out)
+    return out
 
 
 def _round_robin(groups: list[np.ndarray], b: int) -> np.ndarray:

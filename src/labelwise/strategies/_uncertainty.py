@@ -34,8 +34,10 @@ def _kernel_scores(proba, kind: str, *, normalize: bool = False) -> np.ndarray |
     None when the input is small, not a float32/float64 ndarray, numba is missing,
     or a row is invalid (the numpy path then raises check_proba's exact message).
     Equal to the numpy path: bit for bit for least_confidence, margin and ratio;
-    entropy sums ``p log p`` in a different order (and numba's ``log`` may differ
-    from numpy's SIMD one), so it agrees to a few units in the last place.
+    entropy sums ``p log p`` in numpy's order, but its log (fdlibm's, vectorised)
+    may differ from numpy's SIMD one in the last place, so it agrees to a few units
+    in the last place. Either path is deterministic, so ties break the same way
+    from call to call.
     """
     if not (
         isinstance(proba, np.ndarray)
