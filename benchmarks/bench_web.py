@@ -7,6 +7,9 @@ Usage::
     python benchmarks/bench_web.py --ls-python /opt/lsvenv/bin/python \\
         --out benchmarks/results/web.json             # 100,000 samples, 60 s per system
     python benchmarks/bench_web.py --skip-label-studio   # labelwise only
+    python benchmarks/bench_web.py --skip-label-studio --samples 50000 --workers 2 \
+        --pg postgresql+psycopg://labelwise:labelwise@127.0.0.1:5432/labelwise_test
+                                                      # labelwise on PostgreSQL, 2 workers
 
 Prints ONE JSON object on stdout (and writes it to ``--out`` when given); progress goes to
 stderr. Every server is started by the script as a subprocess (its own process group) on a free
@@ -701,8 +704,31 @@ class Labelwise(Adapter):
         self.args, self.work, self.texts = args, work / "labelwise", texts
         self.work.mkdir(parents=True)
         self.proj = self.work / "proj"
-        self.info: dict = {"setup_s": {}}
+        self.info: dict = {"setup_s": {}, "database": "postgresql" if args.pg else "sqlite"}
         self.server: Server | None = None
+        self._pg_name: str | None = None
+
+    def db_url(self) -> str:
+        """A fresh PostgreSQL database on the ``--pg`` server for this run (dropped at the end)."""
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        u = make_url(self.args.pg)
+        self._pg_name = f"bench_web_{os.getpid()}_{int(time.time())}"
+        admin = u.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'create database "{self._pg_name}"')
+        return u.set(database=self._pg_name).render_as_string(hide_password=False)
+
+    def drop_db(self) -> None:
+        if self._pg_name is None:
+            return
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        u = make_url(self.args.pg).set(drivername="postgresql")
+        with psycopg.connect(u.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{self._pg_name}" with (force)')
 
     def cli(
         self, *argv: str, step: str | None = None, check: bool = True, timeout: float = 3600
@@ -736,7 +762,8 @@ class Labelwise(Adapter):
             w.writerow(["id", "text"])
             w.writerows(self.texts)
         log(f"labelwise: init + import {n} texts")
-        self.cli("init", str(self.proj), "--classes", ",".join(CLASSES), step="init")
+        db = ["--db", self.db_url()] if a.pg else []
+        self.cli("init", str(self.proj), "--classes", ",".join(CLASSES), *db, step="init")
         self.cli(
             "import",
             str(self.proj),
@@ -808,6 +835,8 @@ class Labelwise(Adapter):
             "--port",
             str(port),
         ]
+        if self.args.workers is not None:
+            cmd += ["--workers", str(self.args.workers)]
         self.server = Server(
             "labelwise",
             cmd,
@@ -1283,6 +1312,8 @@ def run_system(adapter, sampler: LoadSampler) -> dict:
     finally:
         if adapter.server is not None and adapter.server.alive():
             adapter.server.stop()
+        if isinstance(adapter, Labelwise):
+            adapter.drop_db()
     try:
         res["versions"] = adapter.version()
     except Exception as e:  # noqa: BLE001
@@ -1359,6 +1390,15 @@ def main() -> None:
         help="before each load phase, wait up to this many seconds for 10 s of CPU "
         "under 25%% busy (other processes on the machine); 0: do not wait",
     )
+    ap.add_argument(
+        "--pg",
+        default=None,
+        help="run labelwise on PostgreSQL: a server URL (postgresql+psycopg://u:p@host/db); "
+        "a fresh database is made on it for the run and dropped afterwards (default: SQLite)",
+    )
+    ap.add_argument(
+        "--workers", type=int, default=None, help="labelwise serve --workers N (default: its own)"
+    )
     ap.add_argument("--skip-label-studio", action="store_true")
     ap.add_argument("--skip-labelwise", action="store_true")
     ap.add_argument(
@@ -1398,6 +1438,8 @@ def main() -> None:
             "client": "asyncio + httpx.AsyncClient"
             " per annotator (own cookie jar, keep-alive), in the benchmark process",
             "host": "127.0.0.1",
+            "labelwise_db": "postgresql" if args.pg else "sqlite",
+            "labelwise_workers": args.workers,
         },
         "machine": {
             "cpus": os.cpu_count(),

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from labelwise.errors import AuthError, ConflictError, InvalidInputError, NotFoundError
 from labelwise.store import Project, transaction
@@ -186,17 +186,20 @@ def open_session(project: Project, user: User) -> tuple[str, SessionInfo]:
     return token, SessionInfo(user.id, user.name, user.role, csrf)
 
 
+_U, _WS = User.__table__, WebSession.__table__
+_SESSION_USER = (
+    select(_U.c.id, _U.c.name, _U.c.role, _U.c.active, _WS.c.csrf, _WS.c.expires_at)
+    .join(_WS, _WS.c.user_id == _U.c.id)
+    .where(_WS.c.token_hash == bindparam("digest"))
+)
+
+
 def session_user(project: Project, token: str | None) -> SessionInfo:
     """The session of a cookie token, or :class:`AuthError` when there is none."""
     if not token:
         raise AuthError("log in first.")
-    with project.session() as s:
-        row = s.execute(
-            select(User.id, User.name, User.role, User.active)
-            .add_columns(WebSession.csrf, WebSession.expires_at)
-            .join(WebSession, WebSession.user_id == User.id)
-            .where(WebSession.token_hash == _digest(token))
-        ).first()
+    with project.engine.connect() as c:  # every request asks: one Core statement
+        row = c.execute(_SESSION_USER, {"digest": _digest(token)}).first()
     if row is None or not row.active or row.expires_at < now():
         raise AuthError("your session has ended; log in again.")
     return SessionInfo(row.id, row.name, row.role, row.csrf)

@@ -130,6 +130,25 @@ def _check_port(host: str, port: int) -> None:
         ) from None
 
 
+#: ``serve``'s processes on SQLite when ``--workers`` is not given (see :func:`default_workers`)
+SQLITE_WORKERS = 2
+
+
+def default_workers(url: str) -> int:
+    """``serve``'s default: a worker per core on PostgreSQL; on SQLite ``SQLITE_WORKERS``.
+
+    SQLite has one writer at a time whatever the number of processes; a second process
+    still runs the HTTP, JSON and reading work of one request while another writes.
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = max(1, cores or 1)
+    if url.startswith("sqlite"):
+        return min(SQLITE_WORKERS, cores)
+    return cores
+
+
 @app.command("serve")
 def serve_cmd(
     project: Path = DIR_ARG,
@@ -143,12 +162,18 @@ def serve_cmd(
         help="How long an annotator may hold an item without labeling it; past that, "
         "the next person asking for work gets it.",
     ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="Server processes (default: one per CPU core on PostgreSQL, "
+        f"{SQLITE_WORKERS} on SQLite, whose writers take turns on a file lock).",
+    ),
 ) -> None:
     """Run the web app for annotators, reviewers and admins.
 
     With no users yet it creates an admin named 'admin' and prints its password once.
 
-    Example: [cyan]labelwise serve tickets --port 8000 --lease-minutes 30[/]
+    Example: [cyan]labelwise serve tickets --port 8000 --lease-minutes 30 --workers 2[/]
     """
     import uvicorn
 
@@ -162,7 +187,10 @@ def serve_cmd(
             f"--lease-minutes must be more than 0 and at most 525600 (a year), "
             f"got {lease_minutes:g}."
         )
+    if workers is not None and not 1 <= workers <= 64:
+        raise usage_error(f"--workers must be 1 to 64, got {workers}.")
     p = Project.open(project)
+    workers = workers or default_workers(p.url)
     _check_port(host, port)
     _warn_if_readable(p)
     if not list_users(p):
@@ -173,8 +201,30 @@ def serve_cmd(
             "(shown once; change it with 'labelwise users set DIR admin --new-password')",
             highlight=False,
         )
-    application = create_app(p, lease_minutes=lease_minutes)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]listening on {host}: reachable from other machines[/]")
-    out.print(f"labelwise is serving {project} at http://{host}:{port}/  (Ctrl+C stops)")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    if workers == 1:
+        application = create_app(p, lease_minutes=lease_minutes)
+        out.print(f"labelwise is serving {project} at http://{host}:{port}/  (Ctrl+C stops)")
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        return
+    import os
+
+    from labelwise.web._app import WORKER_ENV
+
+    p.close()
+    values = (str(project.resolve()), repr(float(lease_minutes)), str(workers))
+    os.environ.update(zip(WORKER_ENV, values, strict=True))  # the workers read them
+    out.print(
+        f"labelwise is serving {project} at http://{host}:{port}/ with {workers} workers  "
+        "(Ctrl+C stops)"
+    )
+    uvicorn.run(
+        "labelwise.web._app:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -15,6 +15,18 @@ Concurrent writers: on SQLite every :func:`transaction` starts with
 timeout) before they read what they will change; reads run in their own deferred
 transactions and never wait (WAL). On PostgreSQL (READ COMMITTED) writers that
 must not interleave take a lock first (:func:`advisory_lock`, or row locks).
+
+Several processes on one SQLite file (``serve --workers N``): each engine made with
+``process_lock=True`` also takes an exclusive ``flock`` on ``DB-writelock`` beside the
+database before ``BEGIN IMMEDIATE``, so writers of every process queue in the kernel
+instead of polling SQLite's busy handler. SQLite's own lock still guarantees
+correctness; the file lock only makes the wait short and fair.
+
+Durability: a :func:`transaction` commits durably (``synchronous=FULL`` on SQLite; on
+PostgreSQL its default ``synchronous_commit``). One opened with ``durable=False``
+(handing out an item, renewing a lease) does not wait for the disk: a power cut may
+forget it, never half of it, and the next durable commit makes it durable too (SQLite's
+WAL and PostgreSQL's WAL are written in order). A process kill forgets nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ __all__ = [
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 30
 _WRITE = "labelwise_write"  # execution option: this transaction will write
+_LAZY = "labelwise_lazy"  # execution option: this write need not wait for the disk
 _ALEMBIC = threading.Lock()  # Alembic's command API keeps module-level state
 _HEAD: list[str] = []
 
@@ -115,10 +128,12 @@ def _create_private(db: Path) -> None:
     os.close(fd)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, process_lock: bool = False) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
 
     A SQLite file that does not exist yet is created with mode 0600 first.
+    ``process_lock``: writers also queue on a file lock shared with the other
+    processes that open the same SQLite file this way (see the module docstring).
     """
     if url.startswith("sqlite"):
         files = sqlite_files(url)
@@ -145,15 +160,57 @@ def make_engine(url: str) -> Engine:
             # A writer takes the write lock first, waiting on busy_timeout; a deferred
             # transaction that reads and then writes would get SQLITE_BUSY at once when
             # another writer committed in between (its snapshot is stale).
-            write = conn.get_execution_options().get(_WRITE, False)
+            options = conn.get_execution_options()
+            write = options.get(_WRITE, False)
+            if write:  # the pragma only changes outside a transaction: set it before BEGIN
+                sync = "NORMAL" if options.get(_LAZY, False) else "FULL"
+                if conn.info.get("synchronous") != sync:
+                    conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+                    conn.info["synchronous"] = sync
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         # Writers of this process queue on a lock before they ask SQLite for its write
         # lock: SQLite's own busy handler sleeps with growing back-off (up to 100 ms a
         # try) and lets late comers win, which gives a tail of seconds under 20 writers.
         engine.info_write_lock = threading.RLock()  # type: ignore[attr-defined]
+        if process_lock and files:
+            engine.info_process_lock = _FileLock(files[0])  # type: ignore[attr-defined]
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
+
+
+class _FileLock:
+    """An exclusive ``flock`` on ``DB-writelock``, shared by the processes writing to DB.
+
+    Held only between the in-process lock and the end of a transaction, so one thread
+    per process waits on it; the kernel wakes the next waiter when it is released.
+    Where ``fcntl`` is missing (Windows) it does nothing: SQLite's busy timeout remains.
+    """
+
+    def __init__(self, db: Path):
+        self.path = db.with_name(db.name + "-writelock")
+        self._fd: int | None = None
+        self._pid = -1
+
+    def _file(self) -> int:
+        if self._pid != os.getpid():  # a forked child opens its own descriptor
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        fcntl.flock(self._file(), fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        fcntl.flock(self._file(), fcntl.LOCK_UN)
 
 
 def advisory_lock(session: Session | Connection, key: str) -> None:
@@ -210,26 +267,40 @@ def current_revision(engine: Engine) -> str | None:
 
 
 @contextmanager
-def transaction(factory: sessionmaker):
+def transaction(factory: sessionmaker, *, durable: bool = True):
     """A session whose work commits together or not at all.
 
     On SQLite it holds the write lock from its start (``BEGIN IMMEDIATE``), so what it
     reads is still true when it writes; threads of one process take turns on an
-    in-process lock first (other processes still wait on SQLite's busy timeout).
+    in-process lock first, then processes opened with ``process_lock`` on a file lock
+    (others wait on SQLite's busy timeout). ``durable=False``: the commit does not wait
+    for the disk (see the module docstring); for work whose loss in a power cut is
+    harmless, such as handing out an item.
     """
     bind = factory.kw.get("bind")
     lock = getattr(bind, "info_write_lock", None)
+    shared = getattr(bind, "info_process_lock", None)
     if lock is not None:
         lock.acquire()
-    session: Session = factory()
     try:
-        session.connection(execution_options={_WRITE: True})
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        if shared is not None:
+            shared.acquire()
+        try:
+            session: Session = factory()
+            try:
+                conn = session.connection(execution_options={_WRITE: True, _LAZY: not durable})
+                if not durable and conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+        finally:
+            if shared is not None:
+                shared.release()
     finally:
-        session.close()
         if lock is not None:
             lock.release()

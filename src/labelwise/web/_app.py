@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labelwise.errors import (
     AuthError,
@@ -68,6 +70,43 @@ def media_roots(project: Project) -> list[Path]:
             if src.name:
                 roots.add((src if src.is_dir() else src.parent).resolve())
     return sorted(roots)
+
+
+class SecurityHeaders:
+    """Plain ASGI middleware: security headers on every response; NUL in the address: 400.
+
+    Plain ASGI rather than ``@app.middleware("http")``, whose request/response wrapping
+    costs more than some API calls themselves.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope.get("path", "").startswith("/api")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "same-origin"
+                if api:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        if b"\x00" in raw or b"%00" in raw.lower():
+            response = JSONResponse(
+                {"detail": "the address contains a NUL character; remove it."}, status_code=400
+            )
+            await response(scope, receive, with_headers)
+            return
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(project: str | Path | Project, *, lease_minutes: float | None = None) -> FastAPI:
@@ -128,24 +167,36 @@ def create_app(project: str | Path | Project, *, lease_minutes: float | None = N
             headers=headers,
         )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        raw = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
-        if b"%00" in raw or b"\x00" in raw or b"%00" in raw.lower():
-            response = JSONResponse(
-                {"detail": "the address contains a NUL character; remove it."}, status_code=400
-            )
-        else:
-            response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        if request.url.path.startswith("/api"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(SecurityHeaders)  # outer: added last
 
     annotate.enqueue(project)  # what earlier rounds selected is ready to hand out
+    return app
+
+
+#: Environment variables through which ``serve --workers N`` configures its worker processes.
+WORKER_ENV = ("LABELWISE_SERVE_PROJECT", "LABELWISE_SERVE_LEASE", "LABELWISE_SERVE_WORKERS")
+
+
+def worker_app() -> FastAPI:
+    """The application of one of ``serve --workers N``'s processes (a uvicorn factory).
+
+    The project comes from ``LABELWISE_SERVE_PROJECT``, the lease from
+    ``LABELWISE_SERVE_LEASE``. On SQLite the worker's writers queue on a file lock
+    shared with the other workers (:mod:`labelwise.store._db`). Failed logins back off
+    in each worker separately, so each gets a share of the free failures and of the
+    password-check slots: together about what one process allows.
+    """
+    import math
+    import os
+
+    folder, lease, workers = (os.environ[k] for k in WORKER_ENV)
+    n = max(1, int(workers))
+    app = create_app(Project.open(folder, process_lock=True), lease_minutes=float(lease))
+    app.state.login_throttle = LoginThrottle(
+        free_per_account=math.ceil(5 / n),
+        free_per_address=math.ceil(20 / n),
+        concurrent=max(1, (os.cpu_count() or 2) // n),
+    )
     return app
 
 
