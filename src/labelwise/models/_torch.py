@@ -57,8 +57,14 @@ from labelwise.errors import InvalidInputError, MissingRequirementError
 
 __all__ = ["TorchClassifier", "mlp_factory", "head_factory", "cnn_factory"]
 
-#: Fewer labeled rows than this, or a class with a single row: no held-back slice.
-MIN_ROWS_FOR_EARLY_STOPPING = 20
+#: A held-back slice smaller than this (300 labeled rows at validation_fraction=0.1), or a
+#: class with a single row: nothing held back, every epoch run on every row. A smaller
+#: slice's loss is too noisy to stop on, and it is drawn from the rows a strategy chose
+#: (the hard ones): on digits a 10-20-row slice stopped an MLP at epoch 11-42 of 100 and
+#: cost 1.4 points of test accuracy at 200 labels; torch_mlp + BALD (initial 20, batch
+#: 10, 200 labels, 5 seeds) rose from AUBC 0.866 +- 0.010 (random 0.847) to 0.890 +- 0.011
+#: (random 0.860), ahead of random on every seed.
+MIN_VALIDATION_ROWS = 30
 #: Entries of the per-sample gradient block kept in memory at once (EGL).
 _GRAD_ENTRIES = 1 << 24
 #: Automatic threads: every core once parameters x rows per step reach this, else one.
@@ -258,8 +264,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         Default number of MC-dropout passes of :meth:`predict_proba_samples`.
     validation_fraction : float, default=0.1
         Share of the labeled rows held back for early stopping (at least one per
-        class). The split is stratified; with fewer than 20 rows, or a class with a
-        single row, nothing is held back and every epoch is run on every row. 0
+        class). The split is stratified; when the slice would hold fewer than 30
+        rows (:data:`MIN_VALIDATION_ROWS`: 300 labeled rows at 0.1), or a class has
+        a single row, nothing is held back and every epoch is run on every row. 0
         turns early stopping off.
     patience : int, default=10
         Epochs without a lower validation loss before training stops; the weights of
@@ -358,12 +365,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         everything = np.arange(n)
         counts = np.bincount(y_idx)
         frac = float(self.validation_fraction)
-        if frac == 0 or n < MIN_ROWS_FOR_EARLY_STOPPING or counts.min() < 2:
+        if frac == 0 or counts.min() < 2:
             return everything, everything[:0]
         from sklearn.model_selection import train_test_split
 
         n_val = max(int(round(frac * n)), counts.size)
-        if n - n_val < counts.size:
+        if n_val < MIN_VALIDATION_ROWS or n - n_val < counts.size:
             return everything, everything[:0]
         train, val = train_test_split(
             everything, test_size=n_val, stratify=y_idx, random_state=rng.randint(2**31 - 1)
