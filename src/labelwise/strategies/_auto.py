@@ -1,0 +1,192 @@
+"""``auto``: the default strategy when a model gives probabilities.
+
+Margin sampling is the strongest simple baseline (Lu et al. 2023); ``auto``
+keeps it where nothing measured better and switches where something did
+(``benchmarks/bench_auto.py``):
+
+1. **margin** (batch 1): the smallest gap between the two likeliest classes.
+2. **badge** (batches of 2 or more): k-means++ seeding on the gradient
+   embeddings of the predicted label (Ash et al. 2020): uncertain *and*
+   diverse, so a batch does not spend labels on near-duplicates. It beat or
+   tied margin on every batch-10/100 set measured; a margin top-m + k-means
+   selector (Zhdanov 2019; Citovsky et al. 2021) won only on digits and lost
+   on breast_cancer and segment, so it was dropped.
+3. **typical** (off by default): while the labeled set has fewer than
+   ``early_per_class`` labels per class, the most typical candidate of each
+   label-free k-means cluster (TypiClust, Hacohen et al. 2022); with 20 initial
+   labels it lost to margin on the sets it was tried on.
+
+With a labeling cost, a batch ranks by margin / cost (as every top-k strategy).
+Every pick names the part that chose it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelwise._validation import (
+    check_batch_size,
+    check_indices,
+    check_proba,
+    check_scores,
+    check_X,
+)
+from labelwise.errors import InvalidInputError, shorten
+from labelwise.strategies._batch import badge, gradient_embedding
+from labelwise.strategies._density import typicality
+from labelwise.strategies._neighbors import kmeans
+from labelwise.strategies._selectors import top_positions
+from labelwise.strategies._uncertainty import margin
+
+__all__ = ["AUTO_PARTS", "auto"]
+
+#: What each part of ``auto`` writes into the reason of the picks it chose.
+AUTO_PARTS = {
+    "typical": "auto/typical: most typical sample of a cluster with no label yet",
+    "margin": "auto/margin: the two likeliest classes are closest",
+    "badge": "auto/badge: k-means++ pick on gradient embeddings (uncertain and diverse)",
+}
+
+EARLY_PER_CLASS = 0.0
+#: Most float32 gradient-embedding entries BADGE builds (2**27: 512 MB); past it, BADGE
+#: runs on the candidates with the smallest margins that fit.
+BADGE_FLOATS = 2**27
+
+
+def _check_number(value, name: str, *, integer: bool) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
+    if ok and integer:
+        ok = float(value) == int(value) and value >= 1
+    if not ok or not np.isfinite(value) or value < 0:
+        kind = "a positive integer" if integer else "a number >= 0"
+        raise InvalidInputError(f"{name} must be {kind}, got {shorten(value)}.")
+    return float(value)
+
+
+def auto(
+    proba,
+    X,
+    *,
+    batch_size: int,
+    labeled=None,
+    candidates=None,
+    n_classes: int | None = None,
+    early_per_class: float = EARLY_PER_CLASS,
+    scores=None,
+    embedding=None,
+    random_state=None,
+) -> tuple[np.ndarray, list[str]]:
+    """Select by margin at batch 1, by BADGE for larger batches (typical picks early if asked).
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_candidates, n_classes)
+        Class probabilities of the candidates.
+    X : array-like of shape (n_samples, n_features)
+        Features of the whole pool.
+    batch_size : int
+    labeled : array-like of int, default=None
+        Labeled rows of ``X``.
+    candidates : array-like of int, default=None
+        Rows of ``X`` to choose from, aligned with ``proba``; default every row.
+    n_classes : int, default=None
+        Classes of the task (default: the columns of ``proba``).
+    early_per_class : float, default=0.0
+        Below this many labels per class (on average) the typical part picks.
+    scores : array-like of shape (n_candidates,), optional
+        What ranks the candidates instead of the margin (e.g. margin per labeling
+        cost); a batch is then the top by these scores.
+    embedding : array-like of shape (n_candidates, n_dims), optional
+        Gradient embeddings for BADGE (a network's own); default the linear
+        last-layer form from ``proba`` and ``X``.
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    indices : ndarray of shape (min(batch_size, n_candidates),)
+        Absolute row indices, in pick order.
+    parts : list of str
+        The part of ``auto`` that chose each pick: ``typical``, ``margin`` or
+        ``badge``.
+
+    References
+    ----------
+    Hacohen, G., Dekel, A. and Weinshall, D. (2022). Active learning on a budget:
+    opposite strategies suit high and low budgets. ICML.
+    Ash, J. T. et al. (2020). Deep batch active learning by diverse, uncertain
+    gradient lower bounds. ICLR.
+
+    Examples
+    --------
+    >>> proba = [[0.5, 0.5], [0.9, 0.1], [0.6, 0.4]]
+    >>> idx, parts = auto(proba, [[0.0], [1.0], [2.0]], batch_size=1, random_state=0)
+    >>> idx.tolist(), parts
+    ([0], ['margin'])
+    """
+    Xf = check_X(X)
+    p = check_proba(proba)
+    n = Xf.shape[0]
+    cand = np.arange(n, dtype=np.intp) if candidates is None else candidates
+    cand = check_indices(cand, n, name="candidates")
+    if cand.size != p.shape[0]:
+        raise InvalidInputError(
+            f"proba has {p.shape[0]} rows but there are {cand.size} candidates; give one row "
+            "of probabilities per candidate."
+        )
+    lab = (
+        np.empty(0, dtype=np.intp) if labeled is None else check_indices(labeled, n, name="labeled")
+    )
+    early = _check_number(early_per_class, "early_per_class", integer=False)
+    b = min(check_batch_size(batch_size), cand.size)
+    rng = np.random.default_rng(random_state)
+    c = int(n_classes or p.shape[1])
+    s = margin(p) if scores is None else check_scores(scores, cand.size)
+    if lab.size < early * c:
+        pos = _typical_positions(Xf, lab, cand, b, rng)
+        return cand[pos], ["typical"] * pos.size
+    if b == 1 or b == cand.size or scores is not None:
+        pos = top_positions(s, b, rng)
+        return cand[pos], ["margin"] * pos.size
+    if embedding is not None:
+        pos = badge(np.asarray(embedding), batch_size=b, random_state=rng)
+        return cand[pos], ["badge"] * pos.size
+    # The gradient embeddings take n * C * d floats: on a large pool of wide embeddings
+    # (100k images x 10 classes x 1,280) that is gigabytes, so BADGE then runs on the
+    # candidates with the smallest margins that fit BADGE_FLOATS (at least 10 per pick).
+    top = cand.size
+    if cand.size * c * Xf.shape[1] > BADGE_FLOATS:
+        top = min(cand.size, max(10 * b, BADGE_FLOATS // (c * Xf.shape[1])))
+    keep = np.arange(cand.size) if top == cand.size else top_positions(s, top, rng)
+    pos = keep[badge(gradient_embedding(p[keep], Xf[cand[keep]]), batch_size=b, random_state=rng)]
+    return cand[pos], ["badge"] * pos.size
+
+
+def _typical_positions(Xf, lab, cand, b, rng) -> np.ndarray:
+    """TypiClust: the most typical candidate of each of the largest clusters without a label.
+
+    The pool (labeled and candidates) is clustered into ``|labeled| + b`` groups;
+    groups are visited by the number of labels they hold (fewest first), then by
+    size (largest first), and each gives its most typical candidate, round after
+    round until the batch is full.
+    """
+    rows = np.concatenate([lab, cand])
+    k = min(lab.size + b, rows.size)
+    assign, _ = kmeans(Xf[rows], k, rng)
+    n_groups = int(assign.max()) + 1
+    labeled_in = np.bincount(assign[: lab.size], minlength=n_groups)
+    sizes = np.bincount(assign, minlength=n_groups)
+    typ = typicality(Xf[rows], k=20, candidates=np.arange(lab.size, rows.size))
+    cand_group = assign[lab.size :]
+    order = np.lexsort((-sizes, labeled_in))  # fewest labels, then largest
+    members = []
+    for g in order:
+        inside = np.flatnonzero(cand_group == g)
+        members.append(inside[np.argsort(-typ[inside], kind="stable")])
+    picks: list[int] = []
+    depth = 0
+    while len(picks) < b:
+        for mem in members:
+            if depth < mem.size and len(picks) < b:
+                picks.append(int(mem[depth]))
+        depth += 1
+    return np.asarray(picks, dtype=np.intp)
