@@ -14,7 +14,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 # what .ci/run installs: -e ".[dev,text,image,torch]"
-CI_EXTRAS = ("dev", "text", "image", "torch")
+CI_EXTRAS = ("dev", "text", "image", "torch", "ray")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")
 
 
@@ -39,6 +39,23 @@ def ci_requirements() -> list[Requirement]:
     return [Requirement(r) for r in reqs]
 
 
+def _extra_requirements(name: str, extra: str) -> list[Requirement]:
+    """What the installed distribution ``name`` requires for its ``extra``."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        declared = requires(name) or []
+    except PackageNotFoundError:
+        return [Requirement(f"{name}-{extra}")]  # not installed here: the pin must name it
+    found = []
+    for line in declared:
+        dep = Requirement(line)
+        if dep.marker is not None and dep.marker.evaluate({"extra": extra}):
+            if not dep.marker.evaluate({"extra": ""}):  # only with this extra
+                found.append(dep)
+    return found
+
+
 def test_every_requirement_ci_installs_is_pinned_within_its_range():
     pinned = pins()
     problems = []
@@ -50,9 +67,10 @@ def test_every_requirement_ci_installs_is_pinned_within_its_range():
             problems.append(f"{req} is not pinned")
         elif not req.specifier.contains(pinned[name], prereleases=True):
             problems.append(f"{req} but the pin is {pinned[name]}")
-        for extra in req.extras:  # psycopg[binary] -> psycopg-binary
-            if canonicalize_name(f"{req.name}-{extra}") not in pinned:
-                problems.append(f"{req}: {req.name}-{extra} is not pinned")
+        for extra in req.extras:  # psycopg[binary] -> psycopg-binary; ray[data] -> pandas, ...
+            for dep in _extra_requirements(req.name, extra):
+                if canonicalize_name(dep.name) not in pinned:
+                    problems.append(f"{req}: {dep.name} (its extra {extra!r}) is not pinned")
     assert not problems, "run 'bash .ci/lock' and commit .ci/constraints.txt: " + "; ".join(
         problems
     )

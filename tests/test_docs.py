@@ -45,5 +45,5 @@ def test_readme_has_the_two_commands():
     assert "pip install -e . && labelwise demo" in README
     assert "bash .ci/run" in README
     ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
-    assert 'pip install -e ".[dev,text,image,torch]"' in ci and "python -m pytest" in ci
+    assert 'pip install -e ".[dev,text,image,torch,ray]"' in ci and "python -m pytest" in ci
     assert "torch==2.13.0" in ci  # never an unpinned (CUDA) torch

@@ -21,6 +21,7 @@ Example
     stopping: {label_budget: 1000, diminishing_returns: {k: 3, delta: 0.01}}
     oracle: {type: simulated}
     outputs: {folder: tickets-out}
+    monitor: {data: "prod/*.csv", enqueue: 20}   # production batches: see MonitorConfig
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ class ModelConfig(_Strict):
     :mod:`labelwise.loop._external` for its formats. With it nothing is trained.
     """
 
-    name: Literal["logreg", "svm", "rf", "knn", "mlp", "torch_mlp", "torch_head", "torch_cnn"] = (
-        "logreg"
-    )
+    name: Literal[
+        "logreg", "logreg_cv", "svm", "rf", "knn", "mlp", "torch_mlp", "torch_head", "torch_cnn"
+    ] = "logreg"
     external: Path | None = Field(
         None, description="Probabilities from a model outside labelwise (no train step)."
     )
@@ -99,7 +100,7 @@ class ModelConfig(_Strict):
 class StrategyConfig(_Strict):
     """Which strategy selects, with its strengths or parameters."""
 
-    name: str = "margin"
+    name: str = "auto"
     # params before strengths: strengths may name metadata criteria that params define
     params: dict[str, Any] = Field(default_factory=dict)
     strengths: dict[str, float] | None = None
@@ -181,6 +182,23 @@ class OracleConfig(_Strict):
     folder: Path | None = None
 
 
+class MonitorConfig(_Strict):
+    """Production batches to monitor: each new one once, after a model is trained.
+
+    ``data`` is a folder (every CSV, Parquet or JSONL file in it, or its image
+    sub-folders) or a glob (``prod/batch-*.csv``), relative to the pipeline file.
+    A batch's ``enqueue`` most informative samples join the pool and form the next
+    round; the simulated oracle labels them from the batch's ``data.label_column``.
+    """
+
+    data: str
+    enqueue: int = Field(20, ge=0)
+    reference: str | None = Field(
+        None, description="pool, eval, train, labeled or a file; default pool."
+    )
+    id_column: str | None = None
+
+
 class OutputsConfig(_Strict):
     """Where batches, the status JSON and the learning curve go."""
 
@@ -205,6 +223,7 @@ class Pipeline(_Strict):
     stopping: StoppingConfig
     oracle: OracleConfig = OracleConfig()
     outputs: OutputsConfig = OutputsConfig()
+    monitor: MonitorConfig | None = None
     _source: str = PrivateAttr("the pipeline file")
 
     @property
@@ -383,4 +402,9 @@ def load_pipeline(path: str | Path) -> Pipeline:
             raise PipelineError(f"{path}: strategy.name: {e}") from None
     if cfg.oracle.folder is not None:
         cfg.oracle.folder = base / cfg.oracle.folder
+    if cfg.monitor is not None:
+        cfg.monitor.data = str(base / cfg.monitor.data)
+        ref = cfg.monitor.reference
+        if ref is not None and ref not in ("pool", "eval", "train", "labeled"):
+            cfg.monitor.reference = str(base / ref)
     return cfg

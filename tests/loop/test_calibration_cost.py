@@ -54,6 +54,7 @@ def test_cost_aware_selection_divides_by_cost():
         oracle=SimulatedOracle(y),
         initial=init,
         classes=[0, 1],
+        strategy="margin",
         cost=cost,
         cost_lambda=1.0,
         batch_size=10,

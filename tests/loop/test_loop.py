@@ -176,6 +176,7 @@ def test_any_sklearn_estimator_object_and_svm_margin_matches_distance():
         initial=[0, 1, 50, 51],
         classes=[0, 1],
         model=SVC(C=1.0, gamma="auto"),
+        strategy="margin",
         batch_size=3,
         random_state=0,
     )

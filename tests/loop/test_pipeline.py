@@ -45,8 +45,8 @@ def folder(tmp_path, bc_csv):
         ),
         (
             ("model: {name: logreg}", "model: {name: xgboost}"),
-            "model.name = 'xgboost': Input should be 'logreg', 'svm', 'rf', 'knn', 'mlp', "
-            "'torch_mlp', 'torch_head' or 'torch_cnn'",
+            "model.name = 'xgboost': Input should be 'logreg', 'logreg_cv', 'svm', 'rf', 'knn', "
+            "'mlp', 'torch_mlp', 'torch_head' or 'torch_cnn'",
         ),
         (("stopping: {label_budget: 50}", "stopping: {}"), "give at least one stopping rule"),
         (("classes: [malignant, benign]\n", ""), "missing key 'classes'"),

@@ -35,7 +35,34 @@ _FIELD = {
     "std": "std",
     "X": "X",
     "model": "model",
+    "detections": "detections",
+    "masks": "masks",
 }
+
+
+def _detections(n: int, n_classes: int, seed: int) -> tuple[S.Detections, S.SegmentationMaps]:
+    """Random boxes (3 passes, class scores; some images with none) and maps for n images."""
+    rng = np.random.default_rng(seed)
+    n_boxes = int(rng.integers(0, 3 * n + 1))
+    det = S.Detections(
+        sample=rng.integers(0, n, n_boxes),
+        score=rng.random(n_boxes),
+        n_samples=n,
+        label=rng.integers(0, n_classes, n_boxes),
+        boxes=np.column_stack([rng.random((n_boxes, 2)) * 50, rng.random((n_boxes, 2)) * 20]),
+        class_scores=rng.dirichlet(np.ones(n_classes), n_boxes),
+        member=rng.integers(0, 3, n_boxes),
+        n_members=3,
+        classes=tuple(f"c{k}" for k in range(n_classes)),
+    )
+    # odd rows: an (H, W) foreground map; even rows: (C, H, W) class probabilities
+    maps = {
+        int(i): rng.dirichlet(np.ones(2), (4, 5))[..., 0]
+        if i % 2
+        else rng.dirichlet(np.ones(n_classes), (3, 4)).transpose(2, 0, 1)
+        for i in rng.choice(n, size=int(rng.integers(0, n + 1)), replace=False)
+    }
+    return det, S.SegmentationMaps(maps, n_samples=n)
 
 
 def _fitted_model(X, labeled, y_labeled, n_classes):
@@ -80,6 +107,7 @@ def contexts(draw):
         draw(st.lists(st.integers(0, n_classes - 1), min_size=n_labeled, max_size=n_labeled)),
         dtype=np.int64,
     )
+    detections, masks = _detections(n, n_classes, draw(st.integers(0, 2**32 - 1)))
     ctx = QueryContext(
         candidates=candidates,
         labeled=labeled,
@@ -91,6 +119,8 @@ def contexts(draw):
         n_classes=n_classes,
         model=_fitted_model(X, labeled, y_labeled, n_classes),
         y_labeled=y_labeled,
+        detections=detections,
+        masks=masks,
     )
     batch_size = draw(st.integers(1, n + 5))
     return ctx, batch_size
@@ -163,6 +193,8 @@ def _full_context(n_cand: int, n: int = 10, c: int = 3) -> QueryContext:
         predictions=np.zeros((3, n_cand)),
         std=np.ones(n_cand),
         n_classes=c,
+        detections=_detections(n, c, 0)[0],
+        masks=_detections(n, c, 0)[1],
     )
 
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import and_, exists, func, insert, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
-from labelwise.errors import ConflictError, InvalidInputError, NotFoundError
+from labelwise.errors import ConflictError, DataFileError, InvalidInputError, NotFoundError
+from labelwise.io._objects import check_label, dumps_label, is_object_task
 from labelwise.store import Project, advisory_lock, transaction
 from labelwise.store._models import (
     Assignment,
@@ -101,7 +101,11 @@ class QueueSettings:
 
 def get_settings(project: Project) -> QueueSettings:
     """The project's queue settings (defaults where unset)."""
-    raw = (project.info.settings or {}).get("queue", {})
+    return _settings_of(project.info.settings)
+
+
+def _settings_of(stored: dict | None) -> QueueSettings:
+    raw = (stored or {}).get("queue", {})
     return QueueSettings(**{k: v for k, v in raw.items() if k in QueueSettings.__annotations__})
 
 
@@ -184,11 +188,18 @@ def enqueue(project: Project, *, actor: str | None = None) -> int:
         latest_round = s.scalar(select(func.max(Round.number))) or 1
     if not todo and not eval_todo:
         return 0
-    try:
-        hints = _suggestions(project, [r[0] for r in todo])
-    except Exception as e:  # a stale or unreadable model must not stop the labeling
-        project.log("queue.suggestions_failed", {"error": str(e)[:300]}, actor)
-        hints = {}
+    if is_object_task(project.task):  # the boxes of the rounds' predictions files
+        from labelwise.annotate._prelabels import object_prelabels
+
+        hints, skipped = object_prelabels(project, todo)
+        for why in skipped:
+            project.log("queue.prelabels_skipped", why, actor)
+    else:
+        try:
+            hints = _suggestions(project, [r[0] for r in todo])
+        except Exception as e:  # a stale or unreadable model must not stop the labeling
+            project.log("queue.suggestions_failed", {"error": str(e)[:300]}, actor)
+            hints = {}
     rows = []
     stamp = utcnow()
     by_round: dict[int, list[int]] = {}
@@ -392,69 +403,37 @@ def _cutoff(lease_minutes: float, at: datetime) -> datetime:
 
 def _renew(s, user: str, at: datetime) -> None:
     """The holder is here: the lease on everything they hold starts again."""
-    s.execute(
-        update(Assignment)
-        .where(Assignment.annotator == user, Assignment.status == "assigned")
-        .values(assigned_at=at)
-    )
+    s.execute(_RENEW, {"who": user, "stamp": at})
 
 
-def _claim(s, user: str, settings: QueueSettings, at: datetime, lease_minutes: float):
-    gold = _gold_due(s, user, settings.gold_rate)
+def _claim(c, user: str, settings: QueueSettings, at: datetime, lease_minutes: float):
+    """In the open transaction on connection ``c``: give ``user`` one item; its row or None."""
+    gold = _gold_due(c, user, settings.gold_rate)
     stamp = at
     if gold is not None:
-        a = Assignment(
-            sample_id=gold,
-            annotator=user,
-            kind="gold",
-            status="assigned",
-            priority=0,
-            created_at=stamp,
-            assigned_at=stamp,
-        )
-        s.add(a)
-        s.flush()
-        return a.id
-    mine = aliased(Assignment)
-    not_mine = ~exists().where(  # lapsed work (released, expired) may come back to them
-        and_(
-            mine.sample_id == Assignment.sample_id,
-            mine.annotator == user,
-            mine.status.not_in(LAPSED),
-        )
-    )
-    order = (Assignment.priority, Assignment.id)
-    pick = s.execute(
-        select(Assignment.id, Assignment.priority)
-        .where(Assignment.status == "queued", Assignment.annotator.is_(None), not_mine)
-        .order_by(*order)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=Assignment)
-    ).first()
+        return c.execute(
+            _ADD_ASSIGNMENT,
+            {
+                "sample_id": gold,
+                "annotator": user,
+                "kind": "gold",
+                "status": "assigned",
+                "priority": 0,
+                "created_at": stamp,
+                "assigned_at": stamp,
+            },
+        ).one()
+    params = {"user": user}
+    pick = c.execute(_PICK[c.dialect.name == "postgresql"], params).first()
     # work held by someone else past its lease is free again (gold is per person: never)
     cutoff = _cutoff(lease_minutes, at)
-    stale = s.execute(
-        select(Assignment.id, Assignment.priority)
-        .where(
-            Assignment.status == "assigned",
-            Assignment.kind != "gold",
-            Assignment.assigned_at < cutoff,
-            not_mine,
-        )
-        .order_by(*order)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=Assignment)
-    ).first()
+    stale = c.execute(_STALE[c.dialect.name == "postgresql"], {**params, "cutoff": cutoff}).first()
+    # queue order: (priority, id), whichever of the two comes first
     if stale is not None and (pick is None or tuple(stale) < tuple(pick)):
-        return _take_over(s, stale.id, user, stamp, cutoff, lease_minutes)
+        return _take_over(c, stale.id, user, stamp, cutoff, lease_minutes)
     if pick is None:
         return None
-    got = s.execute(
-        update(Assignment)
-        .where(Assignment.id == pick.id, Assignment.status == "queued")
-        .values(annotator=user, status="assigned", assigned_at=stamp)
-    )
-    return pick.id if got.rowcount == 1 else None
+    return c.execute(_TAKE, {"aid": pick.id, "who": user, "stamp": stamp}).first()
 
 
 #: What a new assignment for the same work copies from the old one (a take-over after the
@@ -467,47 +446,118 @@ def _carried(a) -> dict:
     return {f: getattr(a, f) for f in _CARRIED}
 
 
-def _take_over(s, old_id: int, user: str, stamp, cutoff, lease_minutes: float) -> int | None:
+def _take_over(c, old_id: int, user: str, stamp, cutoff, lease_minutes: float):
     """End an expired lease: the old assignment is ``expired``, a new one is ``user``'s."""
-    got = s.execute(
-        update(Assignment)
-        .where(
-            Assignment.id == old_id,
-            Assignment.status == "assigned",
-            Assignment.assigned_at < cutoff,
-        )
+    got = c.execute(
+        update(_A)
+        .where(_A.c.id == old_id, _A.c.status == "assigned", _A.c.assigned_at < cutoff)
         .values(status="expired", done_at=stamp)
     )
     if got.rowcount != 1:
         return None  # its holder came back meanwhile
-    old = s.get(Assignment, old_id)
-    new = Assignment(
-        **_carried(old), annotator=user, status="assigned", created_at=stamp, assigned_at=stamp
-    )
-    s.add(new)
-    s.flush()
-    s.add(
-        Event(
-            kind="queue.lease_expired",
-            actor=user,
-            payload={
-                "assignment_id": old.id,
+    old = c.execute(
+        select(_A.c.annotator, *(_A.c[f] for f in _CARRIED)).where(_A.c.id == old_id)
+    ).one()
+    new = c.execute(
+        _ADD_ASSIGNMENT,
+        {
+            **_carried(old),
+            "annotator": user,
+            "status": "assigned",
+            "created_at": stamp,
+            "assigned_at": stamp,
+        },
+    ).one()
+    c.execute(
+        _ADD_EVENT,
+        {
+            "kind": "queue.lease_expired",
+            "actor": user,
+            "payload": {
+                "assignment_id": old_id,
                 "holder": old.annotator,
                 "new_assignment_id": new.id,
                 "lease_minutes": lease_minutes,
             },
-        )
+        },
     )
-    return new.id
+    return new
 
 
-def _open_for(s, user: str) -> Assignment | None:
-    return s.scalars(
-        select(Assignment)
-        .where(Assignment.annotator == user, Assignment.status == "assigned")
-        .order_by(Assignment.priority, Assignment.id)
-        .limit(1)
-    ).first()
+# The hot path (every /api/next and /api/submit) runs these Core statements, built once:
+# building a statement costs far more than running it, and the ORM's unit of work is not
+# needed for a handful of rows.
+_A = Assignment.__table__
+_LABEL = Label.__table__
+_EVENT = Event.__table__
+_SAMPLE = Sample.__table__
+_ITEM = (_A.c.id, _A.c.sample_id, _A.c.kind, _A.c.note, _A.c.round, _A.c.suggestion)
+#: the item ``user`` holds first (relabels and undone items come back first)
+_MINE = (
+    select(*_ITEM, _A.c.assigned_at)
+    .where(_A.c.annotator == bindparam("user"), _A.c.status == "assigned")
+    .order_by(_A.c.priority, _A.c.id)
+    .limit(1)
+)
+_EARLIER = _A.alias("earlier")
+#: lapsed work (released, expired) may come back to the same person; other work may not
+_NOT_MINE = ~exists().where(
+    and_(
+        _EARLIER.c.sample_id == _A.c.sample_id,
+        _EARLIER.c.annotator == bindparam("user"),
+        _EARLIER.c.status.not_in(LAPSED),
+    )
+)
+
+
+def _first(query, postgresql: bool):
+    query = query.order_by(_A.c.priority, _A.c.id).limit(1)
+    # PostgreSQL: claimers skip each other's rows; SQLite: the write lock already orders them
+    return query.with_for_update(skip_locked=True, of=_A) if postgresql else query
+
+
+_PICK = {
+    pg: _first(
+        select(_A.c.priority, _A.c.id).where(
+            _A.c.status == "queued", _A.c.annotator.is_(None), _NOT_MINE
+        ),
+        pg,
+    )
+    for pg in (False, True)
+}
+_STALE = {
+    pg: _first(
+        select(_A.c.priority, _A.c.id).where(
+            _A.c.status == "assigned",
+            _A.c.kind != "gold",
+            _A.c.assigned_at < bindparam("cutoff", type_=_A.c.assigned_at.type),
+            _NOT_MINE,
+        ),
+        pg,
+    )
+    for pg in (False, True)
+}
+# (an UPDATE's parameters may not share a column's name)
+_TAKE = (
+    update(_A)
+    .where(_A.c.id == bindparam("aid"), _A.c.status == "queued")
+    .values(annotator=bindparam("who"), status="assigned", assigned_at=bindparam("stamp"))
+    .returning(*_ITEM)
+)
+_RENEW = (
+    update(_A)
+    .where(_A.c.annotator == bindparam("who"), _A.c.status == "assigned")
+    .values(assigned_at=bindparam("stamp"))
+)
+_ADD_ASSIGNMENT = insert(_A).returning(*_ITEM)
+_ADD_LABEL = insert(_LABEL).returning(_LABEL.c.id)
+_ADD_EVENT = insert(_EVENT)
+_PROJECT_INFO = select(ProjectRow.__table__.c.task, ProjectRow.__table__.c.settings).limit(1)
+_CLASSES = (
+    select(ClassRow.__table__.c.name)
+    .where(ClassRow.__table__.c.status == "active")
+    .order_by(ClassRow.__table__.c.id)
+)
 
 
 def next_item(
@@ -521,28 +571,31 @@ def next_item(
 
     ``now`` (default: the clock) is when the request happens; work others have held
     longer than ``lease_minutes`` without labeling it may be handed to ``user``.
+
+    The claim and the item's payload are read in one transaction. It does not wait
+    for the disk (``transaction(durable=False)``): a power cut may forget a claim,
+    which only puts the item back in the queue; the holder's submit of it then gets a
+    409, and no acknowledged label is lost.
     """
     at = _moment(now)
     check_lease(lease_minutes)
-    with project.session() as s:
-        mine = _open_for(s, user)
-    if mine is not None and mine.assigned_at is not None:
-        # coming back late: renew the lease (a write at most once per half lease)
-        if at - mine.assigned_at > timedelta(minutes=lease_minutes / 2):
-            with transaction(project.session) as s:
-                _renew(s, user, at)
-                mine = _open_for(s, user)
-    if mine is None:
-        settings = get_settings(project)
-        for attempt in range(2):
-            with transaction(project.session) as s:
-                if _claim(s, user, settings, at, lease_minutes) is not None:
-                    mine = _open_for(s, user)
-            if mine is not None or attempt or not enqueue(project):
-                break  # the second try follows a successful enqueue only
-    if mine is None:
-        return None
-    return item_payload(project, mine)
+    for attempt in range(2):
+        with transaction(project.session, durable=False) as s:
+            c = s.connection()
+            mine = c.execute(_MINE, {"user": user}).first()
+            if mine is not None and mine.assigned_at is not None:
+                # coming back late: renew the lease (a write at most once per half lease)
+                if at - mine.assigned_at > timedelta(minutes=lease_minutes / 2):
+                    _renew(c, user, at)
+            info = c.execute(_PROJECT_INFO).one()
+            if mine is None:
+                settings = _settings_of(info.settings)
+                mine = _claim(c, user, settings, at, lease_minutes)
+            if mine is not None:
+                return _item(c, mine, info.task)
+        if attempt or not enqueue(project):
+            return None  # the second try follows a successful enqueue only
+    return None
 
 
 def _moment(now: datetime | None) -> datetime:
@@ -553,30 +606,66 @@ def _moment(now: datetime | None) -> datetime:
 
 
 def item_payload(project: Project, a: Assignment) -> dict:
-    """What the labeling page needs: the assignment, its sample, a pre-label, the classes."""
-    classes = project.classes()
-    hint = a.suggestion if a.suggestion and a.suggestion.get("label") in classes else None
+    """What the labeling page needs: the assignment, its sample, a pre-label, the classes.
+
+    In a detection or segmentation project the pre-label is ``{"objects": [...]}``, the
+    model's boxes (see :mod:`labelwise.annotate._prelabels`), and ``task`` tells the
+    page to show the box editor.
+    """
+    with project.engine.connect() as c, c.begin():
+        return _item(c, a, c.execute(_PROJECT_INFO).one().task)
+
+
+def _item(c, a, task: str) -> dict:
+    """:func:`item_payload` read on the connection ``c`` (inside its transaction)."""
+    classes = list(c.execute(_CLASSES).scalars())
+    hint = a.suggestion or None
+    if hint is not None and not (
+        isinstance(hint.get("objects"), list)
+        if is_object_task(task)
+        else hint.get("label") in classes
+    ):
+        hint = None
     return {
         "assignment": {"id": a.id, "kind": a.kind, "note": a.note, "round": a.round},
-        "sample": sample_payload(project, a.sample_id),
+        "sample": _sample(c, a.sample_id),
         "suggestion": hint,
         "classes": classes,
+        "task": task,
     }
+
+
+_SAMPLE_ROW = select(
+    _SAMPLE.c.id,
+    _SAMPLE.c.uid,
+    _SAMPLE.c.text,
+    _SAMPLE.c.data,
+    _SAMPLE.c.meta,
+    _SAMPLE.c.uri,
+    _SAMPLE.c.split,
+    _SAMPLE.c.import_id,
+    select(_LABEL.c.value)  # its accepted label: at most one (ux_label_one_accepted)
+    .where(_LABEL.c.sample_id == _SAMPLE.c.id, _LABEL.c.status == "accepted")
+    .scalar_subquery()
+    .label("label"),
+).where(_SAMPLE.c.id == bindparam("id"))
 
 
 def sample_payload(project: Project, sample_id: int) -> dict:
     """A sample as the web app shows it, with neighbouring video frames when it has them."""
-    with project.session() as s:
-        smp = s.get(Sample, sample_id)
-        if smp is None:
-            raise NotFoundError(f"no sample with database id {sample_id}.")
-        label = s.scalar(
-            select(Label.value).where(Label.sample_id == sample_id, Label.status == "accepted")
-        )
-        meta = smp.meta or {}
-        neighbors = []
-        if "video" in meta and "frame" in meta:
-            neighbors = _frame_neighbors(s, smp, meta)
+    with project.engine.connect() as c, c.begin():
+        return _sample(c, sample_id)
+
+
+def _sample(c, sample_id: int) -> dict:
+    """:func:`sample_payload` read on the connection ``c`` (inside its transaction)."""
+    smp = c.execute(_SAMPLE_ROW, {"id": sample_id}).first()
+    if smp is None:
+        raise NotFoundError(f"no sample with database id {sample_id}.")
+    meta = smp.meta or {}
+    neighbors = []
+    if "video" in meta and "frame" in meta:
+        neighbors = _frame_neighbors(c, smp, meta)
     return {
         "id": smp.id,
         "uid": smp.uid,
@@ -584,13 +673,22 @@ def sample_payload(project: Project, sample_id: int) -> dict:
         "data": smp.data,
         "meta": meta,
         "has_media": bool(smp.uri),
-        "label": label,
+        "label": smp.label,
         "neighbors": neighbors,
     }
 
 
 def _frame_neighbors(s, smp: Sample, meta: dict, width: int = 2) -> list[dict]:
-    """Up to ``width`` frames either side of a video frame, from the same video."""
+    """The ``width`` nearest frames before and after a video frame, from the same video.
+
+    Nearest by frame index, so frames decoded at 2 per second from a 30 fps video
+    (indices 0, 15, 30, ...) are neighbours as much as frames 0, 1, 2 of a frame
+    folder. Near-duplicate frames (``split == "duplicate"``) are left out, and a
+    duplicate itself has none: the relation is symmetric. Each neighbour has
+    ``offset`` (in frames) and, for decoded videos, ``time_offset`` (in seconds).
+    """
+    if smp.split == "duplicate":
+        return []
     try:
         frame = int(meta["frame"])
     except (TypeError, ValueError):
@@ -599,10 +697,11 @@ def _frame_neighbors(s, smp: Sample, meta: dict, width: int = 2) -> list[dict]:
     near = s.execute(
         select(Sample.id, Sample.uid, Sample.meta).where(
             Sample.import_id == smp.import_id,
+            Sample.split != "duplicate",
             Sample.id.between(smp.id - 50 * width, smp.id + 50 * width),
         )
     ).all()
-    out = []
+    before, after = [], []
     for sid, uid, m in near:
         m = m or {}
         if sid == smp.id or m.get("video") != meta["video"]:
@@ -611,15 +710,25 @@ def _frame_neighbors(s, smp: Sample, meta: dict, width: int = 2) -> list[dict]:
             f = int(m.get("frame"))
         except (TypeError, ValueError):
             continue
-        if abs(f - frame) <= width:
-            out.append({"id": sid, "uid": uid, "frame": f, "offset": f - frame})
-    return sorted(out, key=lambda r: r["frame"])
+        row = {"id": sid, "uid": uid, "frame": f, "offset": f - frame}
+        t, t0 = m.get("timestamp"), meta.get("timestamp")
+        if isinstance(t, int | float) and isinstance(t0, int | float):
+            row["time_offset"] = round(float(t) - float(t0), 6)
+        (before if f < frame else after).append(row)
+    before.sort(key=lambda r: r["frame"])
+    after.sort(key=lambda r: r["frame"])
+    return before[-width:] + after[:width]
 
 
 def _owned(s, assignment_id: int, user: str) -> Assignment:
     a = s.scalars(
         select(Assignment).where(Assignment.id == assignment_id).with_for_update()
     ).first()
+    return _check_owned(a, assignment_id, user)
+
+
+def _check_owned(a, assignment_id: int, user: str):
+    """``a`` (an assignment or its row), when ``user`` may label it now; else the reason."""
     if a is None:
         raise NotFoundError(f"no assignment {assignment_id}.")
     if a.annotator != user:
@@ -640,11 +749,34 @@ def _owned(s, assignment_id: int, user: str) -> Assignment:
     return a
 
 
+_OWNED = {
+    pg: select(_A.c.id, _A.c.sample_id, _A.c.annotator, _A.c.status, _A.c.kind)
+    .where(_A.c.id == bindparam("id"))
+    .with_for_update(of=_A if pg else None)
+    for pg in (False, True)
+}
+_CLASS_ACTIVE = select(ClassRow.__table__.c.id).where(
+    ClassRow.__table__.c.name == bindparam("name"), ClassRow.__table__.c.status == "active"
+)
+#: two people finishing the same overlap sample take turns (PostgreSQL; on SQLite the
+#: write lock already does)
+_LOCK_SAMPLE = (
+    select(_SAMPLE.c.id).where(_SAMPLE.c.id == bindparam("id")).with_for_update(key_share=True)
+)
+_CURRENT = select(_LABEL.c.id).where(
+    _LABEL.c.sample_id == bindparam("id"), _LABEL.c.status == "accepted"
+)
+_SUPERSEDE = update(_LABEL).where(_LABEL.c.id == bindparam("lid")).values(status="superseded")
+_DONE = (
+    update(_A).where(_A.c.id == bindparam("aid")).values(status="done", done_at=bindparam("stamp"))
+)
+
+
 def submit(
     project: Project,
     user: str,
     assignment_id: int,
-    label: str,
+    label: str | dict,
     *,
     unsure: bool = False,
     comment: str | None = None,
@@ -659,63 +791,104 @@ def submit(
     assignment that went to someone else after its lease expired is refused (409);
     one still held (even past its lease) is accepted, and renews the lease on the
     rest of ``user``'s work.
+
+    In a detection or segmentation project ``label`` is the image's objects,
+    ``{"width", "height", "objects": [...]}`` in image pixels (a dict or its JSON
+    text), checked by :func:`labelwise.io._objects.check_label` against the active
+    classes and the image's size, and stored as its canonical text; a bad object
+    raises :class:`~labelwise.errors.DataFileError` naming the object and key.
+
+    One durable transaction of a few Core statements: nothing is acknowledged before
+    the label, the assignment's end and the audit event are committed together.
     """
-    label = (label or "").strip()
     if comment is not None and len(comment) > 5000:
         raise InvalidInputError("the comment is longer than 5000 characters; shorten it.")
     if duration is not None and (not math.isfinite(duration) or duration < 0):
         raise InvalidInputError(f"duration must be a number of seconds >= 0, got {duration}.")
+    stamp = _moment(now)
     with transaction(project.session) as s:
-        a = _owned(s, assignment_id, user)
-        active = set(s.scalars(select(ClassRow.name).where(ClassRow.status == "active")))
-        if label not in active:
+        c = s.connection()
+        postgresql = c.dialect.name == "postgresql"
+        task = c.execute(_PROJECT_INFO).one().task
+        objects = is_object_task(task)
+        if objects:
+            if not isinstance(label, dict | str) or (
+                isinstance(label, str) and not label.lstrip().startswith("{")
+            ):
+                raise InvalidInputError(
+                    f"this project's task is {task}: give the image's objects "
+                    "{width, height, objects: [...]}, not a class name."
+                )
+        elif isinstance(label, dict):
+            raise InvalidInputError(
+                f"this project's task is {task}: give a class name, not objects."
+            )
+        else:
+            label = (label or "").strip()
+        a = _check_owned(
+            c.execute(_OWNED[postgresql], {"id": assignment_id}).first(), assignment_id, user
+        )
+        if objects:
+            label = _object_value(c, label, a.sample_id, set(c.execute(_CLASSES).scalars()))
+        elif c.execute(_CLASS_ACTIVE, {"name": label}).first() is None:
+            active = c.execute(_CLASSES).scalars()
             raise InvalidInputError(
                 f"{label!r} is not an active class ({', '.join(sorted(active))})."
             )
-        # lock the sample: two people finishing the same overlap sample take turns
-        s.execute(
-            select(Sample.id).where(Sample.id == a.sample_id).with_for_update(key_share=True)
-        ).all()
-        current = s.scalars(
-            select(Label).where(Label.sample_id == a.sample_id, Label.status == "accepted")
-        ).first()
+        if postgresql:
+            c.execute(_LOCK_SAMPLE, {"id": a.sample_id}).all()
+        current = c.execute(_CURRENT, {"id": a.sample_id}).scalar()
         if a.kind == "gold":
             status = "gold"
         elif current is None:
             status = "accepted"
         elif a.kind == "relabel":
-            current.status = "superseded"
-            s.flush()
+            c.execute(_SUPERSEDE, {"lid": current})
             status = "accepted"
         else:
             status = "overlap"
-        stamp = _moment(now)
-        row = Label(
-            sample_id=a.sample_id,
-            value=label,
-            annotator=user,
-            duration=duration,
-            status=status,
-            source="web",
-            created_at=stamp,
-            assignment_id=a.id,
-            unsure=bool(unsure),
-            comment=comment or None,
-            review_status=None if status == "gold" else "pending",
+        label_id = c.execute(
+            _ADD_LABEL,
+            {
+                "sample_id": a.sample_id,
+                "value": label,
+                "annotator": user,
+                "duration": duration,
+                "status": status,
+                "source": "web",
+                "created_at": stamp,
+                "assignment_id": a.id,
+                "unsure": bool(unsure),
+                "comment": comment or None,
+                "review_status": None if status == "gold" else "pending",
+            },
+        ).scalar_one()
+        c.execute(_DONE, {"aid": a.id, "stamp": stamp})
+        _renew(c, user, stamp)
+        c.execute(
+            _ADD_EVENT,
+            {
+                "kind": "label.submit",
+                "actor": user,
+                "payload": {"label_id": label_id, "sample_id": a.sample_id, "value": label},
+            },
         )
-        s.add(row)
-        a.status = "done"
-        a.done_at = stamp
-        _renew(s, user, stamp)
-        s.flush()
-        s.add(
-            Event(
-                kind="label.submit",
-                actor=user,
-                payload={"label_id": row.id, "sample_id": a.sample_id, "value": label},
-            )
+    return {"label_id": label_id, "status": status, "assignment_id": a.id}
+
+
+def _object_value(s, doc, sample_id: int, active: set[str]) -> str:
+    """The canonical text of an image's objects, checked against the classes and the image."""
+    if not active:
+        raise InvalidInputError("the project has no active class; an admin adds classes first.")
+    checked = check_label(doc, where="objects", classes=active)
+    meta = s.scalar(select(Sample.meta).where(Sample.id == sample_id)) or {}
+    size = (meta.get("width"), meta.get("height"))
+    if all(isinstance(v, int) for v in size) and size != (checked["width"], checked["height"]):
+        raise DataFileError(
+            f"objects: the image is {size[0]}x{size[1]} pixels, but the objects were drawn on "
+            f"{checked['width']}x{checked['height']}; reload the page."
         )
-    return {"label_id": row.id, "status": status, "assignment_id": a.id}
+    return dumps_label(checked)
 
 
 def skip(project: Project, user: str, assignment_id: int, *, now: datetime | None = None) -> None:

@@ -32,13 +32,15 @@ TASK_HELP = (
     "classification, regression (metric r2 or neg_rmse) or multilabel (several --target columns)."
 )
 MODEL_HELP = (
-    "Classification/multi-label: logreg, svm, rf, knn, mlp, torch_mlp, torch_head, torch_cnn "
+    "Classification/multi-label: logreg, logreg_cv (C chosen on the labels), svm, rf, knn, mlp, "
+    "torch_mlp, torch_head, torch_cnn "
     "(torch extra). Regression: ridge, rf, gp, knn. "
     "Default: svm (bench), logreg (recommend), ridge (regression)."
 )
 
 
 RECOMMEND_DEFAULT = (
+    "auto",
     "margin",
     "entropy",
     "least_confidence",
@@ -67,6 +69,13 @@ TEXT_COLUMN_OPTION = typer.Option(
 )
 ID_COLUMN_OPTION = typer.Option(
     None, "--id-column", help="CSV column of sample ids: left out of the features."
+)
+PREPROCESS_OPTION = typer.Option(
+    "auto",
+    "--preprocess",
+    help="What runs on the features first: auto (L2-normalised rows for embeddings, e.g. "
+    "MiniLM or TF-IDF vectors; pool mean/std per column for tabular data), standardize, "
+    "l2 or none. The results say which ran.",
 )
 PROJECT_OPTION = typer.Option(
     None,
@@ -189,6 +198,10 @@ def print_results(results: dict) -> None:
         row.append(f"{r['seconds_per_round']:.3f}")
         t.add_row(*row)
     out.print(t)
+    if results.get("preprocessing"):
+        from labelwise.loop._preprocess import Preprocessing
+
+        out.print(Preprocessing(**results["preprocessing"]).line(), highlight=False)
     labels = ordered[0][1]["labels"]
     picks = sorted({int(i) for i in np.linspace(0, len(labels) - 1, num=min(7, len(labels)))})
     t2 = Table(title=f"labels vs mean test {metric}")
@@ -244,7 +257,7 @@ def bench_cmd(
         None,
         "--strategies",
         help="Comma list of strategy names, or 'all' "
-        "(default: margin,random; committee_std,random for regression).",
+        "(default: auto,random; committee_std,random for regression).",
     ),
     initial: int = typer.Option(20, "--initial", help="Initial labeled set (every class present)."),
     batch: int = typer.Option(1, "--batch", help="Labels queried per round."),
@@ -283,6 +296,7 @@ def bench_cmd(
     ),
     cost_lambda: float = typer.Option(1.0, "--cost-lambda", help="Exponent of the cost."),
     jobs: int = typer.Option(1, "--jobs", help="Parallel workers (-1 = all cores)."),
+    preprocess: str = PREPROCESS_OPTION,
     as_json: bool = typer.Option(
         False, "--json", help="Print a JSON summary on stdout instead of tables."
     ),
@@ -300,6 +314,9 @@ def bench_cmd(
         raise usage_error(f"--seeds must be at least 1, got {seeds}.")
     if initial < 1:
         raise usage_error(f"--initial must be at least 1, got {initial}.")
+    from labelwise.loop._preprocess import check_preprocess
+
+    check_preprocess(preprocess)
     names = parse_strategies(strategies or _default_strategies(task), task)
     out_dir = _check_out(out_dir, "bench")
     ds, source = load_source(
@@ -335,13 +352,14 @@ def bench_cmd(
         stop_k=stop_patience,
         stop_delta=stop_delta,
         n_jobs=jobs,
+        preprocess=preprocess,
     )
     _finish(paths, as_json)
 
 
 def _default_strategies(task: str) -> str:
     first = {
-        "classification": "margin",
+        "classification": "auto",
         "regression": "committee_std",
         "multilabel": "multilabel_mean",
     }
@@ -359,6 +377,7 @@ def _finish(paths: dict, as_json: bool) -> None:
             "results": str(paths["results"]),
             "plot": str(paths["plot"]),
             "notes": results["notes"],
+            "preprocessing": results.get("preprocessing"),
             "strategies": summary,
         }
         if "project" in results:
@@ -445,6 +464,7 @@ def recommend_cmd(
         None, "--out", help="Folder for recommendation.json, results.json and the PNG."
     ),
     jobs: int = typer.Option(1, "--jobs", help="Parallel workers (-1 = all cores)."),
+    preprocess: str = PREPROCESS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print recommendation.json on stdout."),
 ) -> None:
     """Replay strategies on data you already labeled and recommend the best for it.
@@ -462,6 +482,9 @@ def recommend_cmd(
         raise usage_error("--batch, --seeds and --initial must each be at least 1.")
     if strategies is None:
         strategies = ",".join(RECOMMEND_DEFAULTS.get(task, RECOMMEND_DEFAULT))
+    from labelwise.loop._preprocess import check_preprocess
+
+    check_preprocess(preprocess)
     names = parse_strategies(strategies, task)
     if "random" not in names:
         names.append("random")
@@ -499,6 +522,7 @@ def recommend_cmd(
             test_size=test_size,
             metric=metric,
             n_jobs=jobs,
+            preprocess=preprocess,
             progress=advance,
             on_total=set_total,
         )
@@ -526,6 +550,9 @@ def recommend_cmd(
             f"{e['seconds_per_round']:.3f}",
         )
     out.print(t)
+    from labelwise.loop._preprocess import Preprocessing
+
+    out.print(Preprocessing(**results["preprocessing"]).line(), highlight=False)
     for note in results.get("notes", []):
         err.print(f"note: {note}", highlight=False)
     out.print(f"recommended: {rec['recommended']}: {rec['why']}", highlight=False)

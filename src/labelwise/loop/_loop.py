@@ -118,7 +118,7 @@ class ActiveLoop:
         ``logreg``) or, for regression, a regressor name (``ridge``, ``rf``, ``gp``,
         ``knn``; default ``ridge``), or an estimator object.
     strategy : str or Strategy, optional
-        Default: ``margin``, ``committee_std`` or ``multilabel_mean`` by task.
+        Default: ``auto``, ``committee_std`` or ``multilabel_mean`` by task.
     batch_size : int, default=10
     X_eval, y_eval : arrays, optional
         Held-out evaluation data; without them ``metric`` is None every round.
@@ -456,6 +456,7 @@ class ActiveLoop:
         if n < sel.indices.size:
             sel.indices = sel.indices[:n]
             sel.at_pick = {k: v[:n] for k, v in sel.at_pick.items()}
+            sel.pick_notes = sel.pick_notes[:n]
         return sel
 
     def _cost_exhausted(self) -> str | None:

@@ -326,6 +326,8 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
             rnd = waiting[-1]["round"]
             picked = round_uids(p, rnd)
             if cfg.oracle.type == "simulated":
+                if cfg.monitor is not None and any(u not in truth for u in picked):
+                    truth.update(_batch_truth(cfg))  # production samples a monitor enqueued
                 lab_path = cfg.outputs.folder / f"labels-round-{rnd}.csv"
                 atomic_write(lab_path, _label_file([(u, truth[u]) for u in picked]))
                 import_labels(p, lab_path)
@@ -365,6 +367,9 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
             except InvalidInputError as e:  # e.g. a single class so far: keep selecting
                 echo(f"not trained yet: {e}")
             st = status(p)
+        if cfg.monitor is not None and p.latest_artifact("model") is not None:
+            if _monitor_step(cfg, p, echo):
+                continue  # the enqueued picks are the next round: label them first
         reason = _stop_reason(cfg, p, st, len(history(p)))
         if reason:
             echo(f"stopped: {reason}")
@@ -392,6 +397,84 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
             f"round {b.round}: selected {len(b.rows)} by {b.strategy}"
             + (" (cold start)" if b.cold_start else "")
         )
+
+
+def _batches(cfg: Pipeline) -> list[Path]:
+    """The production batches of ``monitor.data``: a folder's files or image folders, or a glob."""
+    import glob
+
+    from labelwise.io._samples import IMAGE_SUFFIXES
+
+    spec = Path(cfg.monitor.data)
+    if spec.is_dir():
+        files = [
+            f for f in spec.iterdir() if f.suffix.lower() in (".csv", ".parquet", ".pq", ".jsonl")
+        ]
+        dirs = [d for d in spec.iterdir() if d.is_dir()]
+        if (
+            not files
+            and not dirs
+            and any(f.suffix.lower() in IMAGE_SUFFIXES for f in spec.iterdir())
+        ):
+            return [spec]  # the folder is one image batch
+        return sorted(files + dirs)
+    return sorted(Path(f) for f in glob.glob(str(spec)))
+
+
+def _monitor_step(cfg: Pipeline, p: Project, echo) -> bool:
+    """Monitor the first batch not monitored yet; True when it opened a round.
+
+    A batch is done once its report is stored (a ``monitor`` artifact with its
+    SHA-256): a run killed before that monitors it again, and the enqueue does not
+    import or select its samples twice (see :func:`labelwise.monitor.monitor_project`).
+    """
+    from labelwise.monitor import batch_key, monitor_project, monitor_runs
+    from labelwise.monitor._report import summary_line
+
+    done = {r.get("batch_key") for r in monitor_runs(p) if r.get("pipeline")}
+    for path in _batches(cfg):
+        key = batch_key(path)
+        if key in done:
+            continue
+        m = cfg.monitor
+        run = monitor_project(
+            p,
+            path,
+            reference=m.reference,
+            out=cfg.outputs.folder / f"monitor-{path.stem}",
+            enqueue=m.enqueue,
+            id_column=m.id_column,
+            text_column=cfg.data.text_column,
+            ignore_columns=[c for c in [cfg.data.label_column] if c],
+            once=True,
+            random_state=cfg.seed,
+            extra_info={"pipeline": True, "batch_key": key},
+        )
+        echo(summary_line(run.report))
+        return run.round is not None
+    return False
+
+
+def _batch_truth(cfg: Pipeline) -> dict[str, str]:
+    """Known labels of the production batches' rows (tables with ``data.label_column``)."""
+    from labelwise.io._samples import _read_table
+
+    col, truth = cfg.data.label_column, {}
+    for path in _batches(cfg):
+        if path.is_dir():
+            continue
+        id_col = cfg.monitor.id_column
+        df = _read_table(path, id_column=id_col)
+        id_col = id_col or ("id" if "id" in df.columns else None)
+        if col not in df.columns:
+            continue
+        ids = (
+            df[id_col].map(normalize_id)
+            if id_col
+            else [f"{path.stem}-{i + 1}" for i in range(len(df))]
+        )
+        truth.update(zip(list(ids), _label_values(df[col]).tolist(), strict=True))
+    return truth
 
 
 def _external_line(path: Path, ev: dict | None) -> str:

@@ -9,6 +9,7 @@ model a model-based strategy falls back to cold-start diversity
 from __future__ import annotations
 
 import pickle
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from labelwise._validation import check_writable, normalize_id
 from labelwise.embed import load_features
 from labelwise.errors import ConflictError, InvalidInputError, shorten
 from labelwise.io._formats import TABLE_FORMATS, table_bytes
+from labelwise.loop._detections import prediction_input
 from labelwise.loop._evalset import (
     NO_EVAL_NOTE,
     eval_ids,
@@ -283,12 +285,14 @@ class BatchResult:
     cold_start: bool
     rows: list[dict]
     out: Path | None
+    #: Ids of the images a detection strategy left out (``empty="skip"``: no prediction).
+    skipped: list[str] = field(default_factory=list)
 
 
 def select_batch(
     project: Project,
     *,
-    strategy: str = "margin",
+    strategy: str = "auto",
     batch_size: int = 10,
     out: str | Path | None = None,
     random_state: int | None = None,
@@ -296,6 +300,9 @@ def select_batch(
     force: bool = False,
     with_content: bool | None = None,
     proba=None,
+    predictions=None,
+    n_per_video: int | None = None,
+    proportion: float | None = None,
     **params,
 ) -> BatchResult:
     """Select the next batch from unlabeled, not-yet-selected samples and store it.
@@ -317,19 +324,54 @@ def select_batch(
     The file is read and checked (ids, classes, values, every candidate covered)
     before anything is stored, there is no cold start, and the round records the
     file's name and SHA-256 (``info["external"]`` and its note).
+
+    ``predictions`` (a path) gives a detector's boxes or a segmentation model's
+    maps to the detection and segmentation strategies (``detection_*``,
+    ``segmentation_*``): see :mod:`labelwise.io._predictions` for the formats and
+    how image ids find their samples. It is read and checked before anything is
+    stored; the round records its name and SHA-256 (``info["predictions"]``), and
+    the images an ``empty="skip"`` strategy left out (``BatchResult.skipped``).
+    Without embeddings those strategies score every sample (no ``embed`` needed),
+    unless their selector reads them (``k_center_greedy``, ``weighted`` with novelty).
+
+    ``n_per_video`` (a count) or ``proportion`` (a fraction of each video's
+    candidate frames, rounded half up) select per video instead of ``batch_size``
+    in all: the strategy runs inside each video (its frames are the candidates;
+    features and labels stay whole), see :mod:`labelwise.strategies._groups`.
+    Samples that are not video frames form one group, ``(no video)``.
+    Near-duplicate frames (``split == "duplicate"``) are never candidates.
     """
+    per_video = n_per_video is not None or proportion is not None
+    if per_video and random_share:
+        raise InvalidInputError(
+            "--random-share cannot be combined with --n-per-video or --proportion; "
+            "select the random arm in a round of its own."
+        )
+    if per_video:
+        from labelwise.strategies._groups import group_quotas
+
+        group_quotas([], n_per_group=n_per_video, proportion=proportion)  # checks the values
     if not 0.0 <= random_share <= 1.0:
         raise InvalidInputError(f"--random-share must be within [0, 1], got {random_share}.")
     if not force:
         check_no_open_round(project)
     if out is not None:  # before the round is stored, not after
         check_writable(out, flag="out", suffixes=tuple(TABLE_FORMATS))
+    meta_names = _metadata_names(project, strategy, params)
+    if meta_names:  # numeric sample metadata (a frame's sharpness) as criteria; filled below
+        params = {**params, "metadata": dict.fromkeys(meta_names, ())}
     strat = get_strategy(strategy, **params)
     if proba is not None:
         from labelwise.loop._external import check_proba_strategy
 
         check_proba_strategy(strat)
-    X, ids, _ = load_features(project)
+    pred = prediction_input(strat, predictions)  # refuses a file the strategy ignores
+    if pred is not None and not pred.needs_X:  # boxes alone: every sample, no embed needed
+        X, ids = None, project.sample_ids()[0]
+    else:
+        X, ids, _ = load_features(project)
+    if meta_names:
+        strat = strat.with_params(metadata=sample_metadata(project, ids, meta_names))
     all_labels = project.current_labels()
     reserved = eval_ids(project)
     # what models and strategies may see: not the evaluation set, not retired classes
@@ -337,8 +379,11 @@ def select_batch(
     with project.session() as s:
         pending = set(s.scalars(select(SelectionRow.sample_id)))
         n_round = (s.scalar(select(func.max(Round.number))) or 0) + 1
+        off_pool = off_pool_ids(s)
     labeled_pos = np.flatnonzero(np.isin(ids, np.fromiter(labels, dtype=np.int64)))
-    taken = np.isin(ids, np.fromiter(pending | set(all_labels) | reserved, dtype=np.int64))
+    taken = np.isin(
+        ids, np.fromiter(pending | set(all_labels) | reserved | off_pool, dtype=np.int64)
+    )
     cand = np.flatnonzero(~taken)
     if cand.size == 0:
         raise InvalidInputError(
@@ -361,8 +406,22 @@ def select_batch(
             raise InvalidInputError(
                 f"strategy {strat.name!r} needs at least 2 committee members; {ext.source} has 1."
             )
+    found = None if pred is None else pred.read(project, ids)  # checked before storing
+    groups = quotas = None
+    if per_video:
+        from labelwise.strategies._groups import group_quotas
+
+        groups = video_of(project, ids[cand])
+        quotas = group_quotas(groups, n_per_group=n_per_video, proportion=proportion)
+        batch_size = sum(quotas.values())
+        if batch_size == 0:
+            raise InvalidInputError(
+                f"--proportion {proportion} of each video's candidate frames rounds to 0 in "
+                f"every video (the largest has {max(Counter(groups).values())}); "
+                "raise it or use --n-per-video."
+            )
     arm, cand = _random_arm(cand, batch_size, random_share, random_state)
-    model, art = (None, None) if ext is not None else _load_model(project)
+    model, art = (None, None) if ext is not None or pred is not None else _load_model(project)
     cold = bool(strat.needs & MODEL_NEEDS) and model is None and ext is None
     if cold:
         strat = get_strategy("k_center_greedy")
@@ -375,7 +434,7 @@ def select_batch(
         else QueryContext(
             candidates=cand,
             labeled=labeled_pos,
-            X=X if strat.needs & {"X", "labeled"} else None,
+            X=X if strat.needs & {"X", "labeled"} or (pred and pred.needs_X) else None,
             proba=_proba(model, ext, X, cand) if "proba" in strat.needs else None,
             probas=(
                 ext.committee(cand)
@@ -391,14 +450,24 @@ def select_batch(
             y_labeled=np.asarray([labels[int(ids[p])] for p in labeled_pos], dtype=object)
             if "model" in strat.needs
             else None,
+            detections=found if pred is not None and pred.kind == "detections" else None,
+            masks=found if pred is not None and pred.kind == "masks" else None,
         )
     )
     if ctx is not None:
-        sel = strat.query(ctx, n_strategy, random_state)
+        if groups is not None:  # --n-per-video / --proportion: the strategy inside each video
+            from labelwise.strategies._groups import query_by_group
+
+            sel = query_by_group(strat, ctx, groups, quotas, random_state, label="video")
+        else:
+            sel = strat.query(ctx, n_strategy, random_state)
         if cold:
             sel.note = COLD_START_NOTE
         elif ext is not None:
             sel.note = ext.note()
+        elif pred is not None:
+            pred.set_skipped(project, ids[sel.skipped])
+            sel.note = "; ".join(x for x in (sel.note, pred.note()) if x)
         picks = sel.picks()
         strategy_name = sel.strategy
     else:  # the whole batch is the random arm
@@ -446,8 +515,18 @@ def select_batch(
             model_version=version,
             batch_size=batch_size,
             n_labeled=len(labels),
-            note=COLD_START_NOTE if cold else None if ext is None else ext.note(),
-            info=None if ext is None else {"external": ext.describe()},
+            note=COLD_START_NOTE
+            if cold
+            else ext.note()
+            if ext is not None
+            else None
+            if pred is None
+            else pred.note(),
+            info={"external": ext.describe()}
+            if ext is not None
+            else None
+            if pred is None
+            else {"predictions": pred.describe()},
         )
         s.add(rnd)
         s.flush()
@@ -476,6 +555,7 @@ def select_batch(
                     "cold_start": cold,
                     "random_arm": int(arm.size),
                     **({} if ext is None else {"external": ext.describe()}),
+                    **({} if pred is None else {"predictions": pred.describe()}),
                 },
             )
         )
@@ -487,10 +567,76 @@ def select_batch(
     if out is not None:
         out_path = Path(out)
         atomic_write(out_path, _batch_file(clean, out_path, extra))
-    return BatchResult(n_round, strategy_name, cold, clean, out_path)
+    return BatchResult(
+        n_round, strategy_name, cold, clean, out_path, [] if pred is None else pred.skipped
+    )
 
 
 RANDOM_ARM = "random_arm"
+#: The group of candidates that are not video frames, in per-video selection.
+NO_VIDEO = "(no video)"
+
+
+def off_pool_ids(s) -> set[int]:
+    """Samples that are never candidates: neither pool nor evaluation set (near-duplicates)."""
+    return set(s.scalars(select(Sample.id).where(Sample.split.notin_(("pool", "eval")))))
+
+
+def _metas(project: Project, sample_ids=None) -> dict[int, dict]:
+    """``{database id: meta}`` of some samples (all when None), in chunks."""
+    q = select(Sample.id, Sample.meta)
+    with project.session() as s:
+        if sample_ids is None:
+            return {sid: m or {} for sid, m in s.execute(q)}
+        sids = [int(i) for i in sample_ids]
+        got: dict[int, dict] = {}
+        for start in range(0, len(sids), 5000):
+            chunk = sids[start : start + 5000]
+            got.update((sid, m or {}) for sid, m in s.execute(q.where(Sample.id.in_(chunk))))
+        return got
+
+
+def video_of(project: Project, sample_ids) -> list[str]:
+    """The video (``meta["video"]``) of each sample, :data:`NO_VIDEO` for other samples."""
+    metas = _metas(project, sample_ids)
+    out = []
+    for sid in sample_ids:
+        v = metas.get(int(sid), {}).get("video")
+        out.append(NO_VIDEO if v is None else str(v))
+    return out
+
+
+def _metadata_names(project: Project, strategy: str, params: dict) -> list[str]:
+    """Numeric metadata every sample has (a frame's ``sharpness``), for a strategy that reads it.
+
+    ``weighted`` and ``intersection`` take such values as criteria (``strengths:
+    {margin: 1, sharpness: 0.3}``) when no ``metadata`` is given.
+    """
+    from labelwise.strategies import STRATEGIES
+
+    known = STRATEGIES.get(strategy)
+    if "metadata" in params or known is None or "metadata" not in known.param_names:
+        return []
+    names: dict[str, None] | None = None
+    for meta in _metas(project).values():
+        numeric = {
+            k: None
+            for k, v in meta.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+        }
+        names = numeric if names is None else {k: None for k in names if k in numeric}
+        if not names:
+            return []
+    return list(names or ())
+
+
+def sample_metadata(project: Project, ids: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """``{name: values}`` of numeric metadata, aligned with the feature rows ``ids``."""
+    metas = _metas(project)
+    return {
+        n: np.asarray([metas.get(int(i), {}).get(n, np.nan) for i in ids], dtype=np.float64)
+        for n in names
+    }
 
 
 @dataclass
@@ -567,7 +713,7 @@ def check_no_open_round(project: Project) -> None:
 
 
 #: Batch-file columns that content columns must not take over.
-_TAKEN = frozenset((*_BATCH_COLUMNS, "text", "path"))
+_TAKEN = frozenset((*_BATCH_COLUMNS, "text", "path", "video", "frame", "timestamp"))
 
 
 def content_columns(
@@ -578,7 +724,9 @@ def content_columns(
     ``with_content=None`` (the default) adds ``text`` for text samples and ``path``
     for images and files, and nothing for table rows; ``True`` also adds a table
     row's feature columns (a feature named like a batch column gets the prefix
-    ``feature_``); ``False`` adds nothing.
+    ``feature_``); ``False`` adds no content. Video frames always get ``video``,
+    ``frame`` (index in the decoded video) and, when known, ``timestamp`` (seconds),
+    after the content columns.
 
     Returns
     -------
@@ -587,8 +735,8 @@ def content_columns(
     rows : list of dict
         One ``{column: value}`` per sample, in the order of ``sample_ids``.
     """
-    if with_content is False or not sample_ids:
-        return (), [{} for _ in sample_ids]
+    if not sample_ids:
+        return (), []
     got = {}
     with project.session() as s:
         for start in range(0, len(sample_ids), 5000):
@@ -602,6 +750,9 @@ def content_columns(
                 )
             )
     recs = [got[sid] for sid in sample_ids]
+    frames = _frame_columns(project, sample_ids)
+    if with_content is False:
+        recs = [(None, None, None)] * len(recs)
     columns: list[str] = []
     if any(t is not None for t, _, _ in recs):
         columns.append("text")
@@ -624,7 +775,29 @@ def content_columns(
         for name, col in features.items():
             row[col] = (data or {}).get(name)
         rows.append(row)
+    if frames is not None:
+        frame_cols, frame_rows = frames
+        columns.extend(frame_cols)
+        for row, extra in zip(rows, frame_rows, strict=True):
+            row.update(extra)
     return tuple(columns), rows
+
+
+def _frame_columns(project: Project, sample_ids: list[int]):
+    """``(columns, rows)`` of ``video``, ``frame`` (and ``timestamp``), or None without frames."""
+    metas = _metas(project, sample_ids)
+    picked = [metas.get(sid, {}) for sid in sample_ids]
+    if not any("video" in m and "frame" in m for m in picked):
+        return None
+    cols = (
+        ("video", "frame", "timestamp")
+        if any("timestamp" in m for m in picked)
+        else (
+            "video",
+            "frame",
+        )
+    )
+    return cols, [{c: m.get(c) for c in cols} for m in picked]
 
 
 #: The plateau rule ``status`` reports: the gain over the last k rounds, on the
@@ -648,11 +821,16 @@ def status(project: Project, *, target: float | None = None) -> dict:
         n_samples = s.scalar(select(func.count()).select_from(Sample)) or 0
         pending = set(s.scalars(select(SelectionRow.sample_id))) - set(labels)
         n_label_rows = s.scalar(select(func.count()).select_from(Label)) or 0
+        off_pool = off_pool_ids(s) - set(labels) - pending  # near-duplicate frames
     per_class = {c: 0 for c in project.classes()}
     retired: dict[str, int] = {}  # labels of retired classes: kept, but no model sees them
+    from labelwise.io._objects import is_object_task, loads_label, object_classes
+
+    objects = is_object_task(project.task)  # detection, segmentation: objects per class
     for v in labels.values():
-        counts = per_class if v in per_class else retired
-        counts[v] = counts.get(v, 0) + 1
+        for name in object_classes(loads_label(v)) if objects else [v]:
+            counts = per_class if name in per_class else retired
+            counts[name] = counts.get(name, 0) + 1
     ev = eval_set_info(project, labels)
     stored = project.rounds()
     rounds = [_round_dict(r) for r in stored]
@@ -676,7 +854,10 @@ def status(project: Project, *, target: float | None = None) -> dict:
         "n_labeled": len(labels),
         "n_unlabeled": int(n_samples - len(labels)),
         "n_pending": len(pending),
-        "n_candidates": int(n_samples - len(set(labels) | pending) - ev["n_unlabeled"]),
+        "n_candidates": int(
+            n_samples - len(set(labels) | pending) - ev["n_unlabeled"] - len(off_pool)
+        ),
+        "n_duplicates": len(off_pool),
         "n_label_events": int(n_label_rows),
         "labels_per_class": per_class,
         "n_retired_labels": sum(retired.values()),

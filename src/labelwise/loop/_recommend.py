@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from labelwise.loop._bench import _standardize, _task_classes, run_bench, split_pool_test
+from labelwise.loop._bench import _task_classes, run_bench, split_pool_test
 from labelwise.loop._metrics import get_metric
+from labelwise.loop._preprocess import choose_preprocessing
 from labelwise.loop._tasks import get_task
 
 __all__ = ["full_data_metric", "labels_to_reach", "recommend"]
@@ -29,14 +30,19 @@ def full_data_metric(
     metric: str,
     task: str = "classification",
     labels=None,
+    preprocess: str = "auto",
 ):
-    """Mean test metric of the model trained on the whole pool, per the bench's splits."""
+    """Mean test metric of the model trained on the whole pool, per the bench's splits.
+
+    ``preprocess`` as for :func:`~labelwise.loop._bench.run_bench` (the same choice).
+    """
     kit = get_task(task, _task_classes(task, y, labels))
     score = get_metric(metric, task)
+    prep = choose_preprocessing(X, preprocess)
     values = []
     for seed in seeds:
         pool, test = split_pool_test(X.shape[0], test_size, np.random.default_rng(seed))
-        Xp, Xt = _standardize(X[pool], X[test])
+        Xp, Xt = prep.apply(X[pool], X[test])
         _, m = kit.model(model, calibrate=False, seed=int(seed))
         m.fit(Xp, y[pool])
         values.append(score(y[test], kit.predict(kit.output(m, Xt))))
@@ -89,6 +95,7 @@ def recommend(X, y, *, share: float = 0.95, **bench_kw) -> tuple[dict, dict]:
         metric=results["metric"],
         task=results["task"],
         labels=bench_kw.get("labels"),
+        preprocess=results["preprocessing"]["asked"],
     )
     target = full - (1.0 - share) * abs(full)  # share x full for a positive metric
     ranking = []
@@ -123,6 +130,7 @@ def recommend(X, y, *, share: float = 0.95, **bench_kw) -> tuple[dict, dict]:
         "full_data_metric": full,
         "target_share": share,
         "target_metric": target,
+        "preprocessing": results["preprocessing"],
         "ranking": ranking,
         "recommended": best["strategy"],
         "why": why,

@@ -23,7 +23,7 @@ __all__ = ["TASKS", "get_task", "DEFAULT_MODEL", "DEFAULT_STRATEGY"]
 
 DEFAULT_MODEL = {"classification": "logreg", "regression": "ridge", "multilabel": "logreg"}
 DEFAULT_STRATEGY = {
-    "classification": "margin",
+    "classification": "auto",
     "regression": "committee_std",
     "multilabel": "multilabel_mean",
 }

@@ -62,6 +62,12 @@ def _logreg(seed):
     return LogisticRegression(max_iter=1000, random_state=seed)
 
 
+def _logreg_cv(seed):
+    from labelwise.models._cv import TunedLogisticRegression
+
+    return TunedLogisticRegression(random_state=seed)
+
+
 def _svm(seed):
     from sklearn.svm import SVC
 
@@ -119,6 +125,7 @@ def _torch_cnn(seed):
 #: Registered model names -> factory taking a seed.
 MODELS: dict[str, Callable[[int | None], object]] = {
     "logreg": _logreg,
+    "logreg_cv": _logreg_cv,
     "svm": _svm,
     "rf": _rf,
     "knn": _knn,
@@ -130,6 +137,7 @@ MODELS: dict[str, Callable[[int | None], object]] = {
 
 _MODEL_LINES = {
     "logreg": "logistic regression (lbfgs, max_iter=1000)",
+    "logreg_cv": "logistic regression, C in (0.1, 1, 10) chosen by 3-fold log loss on the labels",
     "svm": "SVC(C=1, gamma='auto'); probabilities from the decision function",
     "rf": "random forest, 100 trees",
     "knn": "k nearest neighbours, k=5 (fewer when fewer samples are labeled)",

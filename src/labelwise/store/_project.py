@@ -26,7 +26,9 @@ from labelwise.store._models import Artifact, ClassRow, Event, Label, ProjectRow
 __all__ = ["Project", "ProjectError", "TASKS", "atomic_write", "sha256_of"]
 
 CONFIG = "labelwise.json"
-TASKS = ("classification", "regression", "multilabel")
+#: detection and segmentation labels are an image's objects (boxes, polygons, RLE masks)
+#: stored as canonical JSON: see :mod:`labelwise.io._objects`
+TASKS = ("classification", "regression", "multilabel", "detection", "segmentation")
 
 
 class ProjectError(LabelwiseError, ValueError):
@@ -63,9 +65,11 @@ class Project:
 
     path: Path
     url: str
+    #: SQLite writers queue on a file lock shared with other processes (``serve --workers``)
+    process_lock: bool = False
 
     def __post_init__(self):
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, process_lock=self.process_lock)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
 
     # -- life cycle ----------------------------------------------------------------------
@@ -114,8 +118,12 @@ class Project:
         return project
 
     @classmethod
-    def open(cls, path: str | Path) -> Project:
-        """Open an existing project folder (migrating its schema if it is older)."""
+    def open(cls, path: str | Path, *, process_lock: bool = False) -> Project:
+        """Open an existing project folder (migrating its schema if it is older).
+
+        ``process_lock``: this process is one of several writing to the project's SQLite
+        file at once (``serve --workers N``); see :mod:`labelwise.store._db`.
+        """
         path = Path(path)
         cfg_path = path / CONFIG
         if not cfg_path.exists():
@@ -128,7 +136,7 @@ class Project:
         except json.JSONDecodeError as e:
             raise ProjectError(f"{cfg_path} is not valid JSON ({e}).") from None
         url = cfg.get("db") or f"sqlite:///{(path / 'labelwise.db').resolve()}"
-        project = cls(path, url)
+        project = cls(path, url, process_lock)
         migrate(project.engine)
         return project
 
@@ -145,7 +153,7 @@ class Project:
 
     @property
     def task(self) -> str:
-        """classification, regression or multilabel."""
+        """classification, regression, multilabel, detection or segmentation."""
         return self.info.task
 
     def classes(self, *, active_only: bool = True) -> list[str]:

@@ -23,6 +23,16 @@ from labelwise.strategies._density import (
     knn_density,
     typicality,
 )
+from labelwise.strategies._detection import (
+    Detections,
+    SegmentationMaps,
+    detection_box_disagreement,
+    detection_entropy,
+    detection_mean_confidence,
+    detection_min_confidence,
+    segmentation_boundary,
+    segmentation_entropy,
+)
 from labelwise.strategies._expected import (
     EERDetails,
     expected_error_reduction,
@@ -97,6 +107,14 @@ __all__ = [
     "weighted",
     "intersection",
     "class_balance",
+    "detection_mean_confidence",
+    "detection_min_confidence",
+    "detection_entropy",
+    "detection_box_disagreement",
+    "segmentation_entropy",
+    "segmentation_boundary",
+    "Detections",
+    "SegmentationMaps",
     "QueryContext",
     "Selection",
     "Pick",

@@ -6,7 +6,9 @@ A strategy is a scorer plus a selector plus what it needs from the loop:
 - ``committee``: probabilities of every committee member, (n_members, n_candidates, n_classes);
 - ``regression_committee``: member predictions, (n_members, n_candidates);
 - ``X``: features or embeddings of the whole pool;
-- ``labeled``: indices of the labeled rows.
+- ``labeled``: indices of the labeled rows;
+- ``detections`` / ``masks``: a detector's predicted boxes (:class:`Detections`) or a
+  segmentation model's per-pixel maps (:class:`SegmentationMaps`), pool-aligned.
 
 The loop computes exactly what ``needs`` lists and hands it over in a
 :class:`QueryContext`; the strategy returns a :class:`Selection` that keeps,
@@ -37,7 +39,9 @@ from labelwise.errors import (
 )
 from labelwise.models._sklearn import model_method
 from labelwise.strategies import _committee as C
+from labelwise.strategies import _detection as D
 from labelwise.strategies import _uncertainty as U
+from labelwise.strategies._auto import AUTO_PARTS, auto
 from labelwise.strategies._batch import badge, gradient_embedding, ranked_batch
 from labelwise.strategies._density import (
     cluster_density,
@@ -59,6 +63,7 @@ from labelwise.strategies._selectors import (
     top_positions,
     weighted,
 )
+from labelwise.strategies._typiclust import typiclust
 
 __all__ = [
     "QueryContext",
@@ -104,6 +109,8 @@ class QueryContext:
     cost: np.ndarray | None = None
     model: object | None = None
     y_labeled: np.ndarray | None = None
+    detections: D.Detections | None = None
+    masks: D.SegmentationMaps | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,11 @@ class Selection:
         Criteria that only exist at pick time (e.g. distance to labeled ∪ chosen).
     note : str
         Appended to every reason (e.g. "cold start: no model yet").
+    pick_notes : list of str
+        Empty, or one note per pick in pick order, first in its reason (e.g. which
+        part of ``auto`` chose it).
+    skipped : ndarray of int
+        Candidates left out without a score (a detection scorer's ``empty="skip"``).
     """
 
     strategy: str
@@ -142,6 +154,8 @@ class Selection:
     criteria: dict[str, np.ndarray] = field(default_factory=dict)
     at_pick: dict[str, np.ndarray] = field(default_factory=dict)
     note: str = ""
+    pick_notes: list[str] = field(default_factory=list)
+    skipped: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
 
     def picks(self) -> list[Pick]:
         """Provenance of every pick: raw and rank-normalised values and a reason."""
@@ -160,7 +174,7 @@ class Selection:
             raw = {k: float(v[p]) for k, v in self.criteria.items()}
             raw.update({k: float(v[t]) for k, v in self.at_pick.items()})
             norm = {k: float(v[t]) for k, v in normalized.items()}
-            parts = []
+            parts = [self.pick_notes[t]] if self.pick_notes else []
             for k in self.criteria:
                 top = max(1.0 - norm[k], 1.0 / n) * 100
                 parts.append(f"{k} {_num(raw[k])} (top {_pct(top)})")
@@ -251,6 +265,8 @@ _CONTEXT_FIELD = {
     "std": "std",
     "X": "X",
     "model": "model",
+    "detections": "detections",
+    "masks": "masks",
 }
 _NEED_HINT = {
     "proba": "class probabilities from a fitted model (proba)",
@@ -260,6 +276,10 @@ _NEED_HINT = {
     "std": "a predictive standard deviation (std), e.g. from a Gaussian process (--model gp)",
     "X": "features or embeddings of the pool (X); compute them first",
     "model": "the fitted model and the labels of the labeled rows (model, y_labeled)",
+    "detections": "a detector's predicted boxes (--predictions FILE: COCO results JSON, "
+    "a folder of YOLO txt files with confidences, or a CSV/Parquet table)",
+    "masks": "per-pixel predictions (--predictions: a folder of .npy/.npz maps, or COCO "
+    "results with segmentation masks)",
 }
 
 
@@ -295,6 +315,9 @@ def _check_params(strategy: Strategy, params: Mapping) -> None:
             )
     if "metadata" in params and not isinstance(params["metadata"] or {}, Mapping):
         raise InvalidInputError("metadata must map criterion names to one value per sample.")
+    if strategy.task in ("detection", "segmentation"):  # its own criteria and selectors
+        D.check_params(strategy.name, params)
+        return
     known = _known_criteria(params)
     if "uncertainty" in params:
         _check_uncertainty(params["uncertainty"])
@@ -500,6 +523,31 @@ def _ranked_batch(ctx, b, rng, params):
     return Selection("ranked_batch", idx, ctx.candidates, {name: s})
 
 
+def _auto(ctx, b, rng, params):
+    kw = {k: params[k] for k in ("early_per_class",) if k in params}
+    own = model_method(ctx.model, "gradient_embedding")  # a network's own, as for badge
+    if own is not None:
+        kw["embedding"] = np.asarray(own(ctx.X[ctx.candidates]))
+    s = U.margin(ctx.proba)
+    criteria = {"margin": s}
+    if ctx.cost is not None:  # like every top-k strategy: margin / cost**cost_lambda
+        ranked = cost_adjusted(s, ctx.cost, float(params.get("cost_lambda", 1.0)))
+        criteria = {"margin": s, "cost": ctx.cost, "margin_per_cost": ranked}
+        kw["scores"] = ranked
+    idx, parts = auto(
+        ctx.proba,
+        ctx.X,
+        batch_size=b,
+        labeled=ctx.labeled,
+        candidates=ctx.candidates,
+        n_classes=ctx.n_classes,
+        random_state=rng,
+        **kw,
+    )
+    notes = [AUTO_PARTS[p] for p in parts]
+    return Selection("auto", idx, ctx.candidates, criteria, pick_notes=notes)
+
+
 def _badge(ctx, b, rng, params):
     # a network gives its own last-layer gradients (penultimate features); a linear
     # model's last layer sees the features themselves
@@ -519,6 +567,56 @@ def _egl(ctx, rng):
     return expected_gradient_length(ctx.proba, ctx.X[ctx.candidates])
 
 
+#: Pools with more rows than this use TypiClust's clusters for ``typicality`` by default.
+TYPICALITY_EXACT_MAX_ROWS = 20_000
+_TYPICALITY_METHODS = ("auto", "cluster", "exact")
+
+
+def _typicality(ctx, b, rng, params):
+    """``method="cluster"`` (default over 20,000 rows): TypiClust; ``"exact"``: global top-k."""
+    method = params.get("method", "auto")
+    if method not in _TYPICALITY_METHODS:
+        raise InvalidInputError(
+            f"typicality: method must be one of {list(_TYPICALITY_METHODS)}, got "
+            f"{shorten(method)}." + did_you_mean(str(method), _TYPICALITY_METHODS)
+        )
+    k = params.get("k", 20)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"typicality: k must be a positive integer, got {shorten(k)}.")
+    if method == "cluster" and ctx.cost is not None:
+        raise InvalidInputError(
+            "typicality: method='cluster' does not use a per-sample cost; use method='exact' "
+            "(global typicality / cost**cost_lambda) or drop the cost."
+        )
+    if method == "auto":  # a cost ranks globally: typicality / cost**cost_lambda
+        big = ctx.X.shape[0] > TYPICALITY_EXACT_MAX_ROWS
+        method = "cluster" if big and ctx.cost is None else "exact"
+    if method == "exact":
+        score = lambda c, r: typicality(c.X, k=int(k), candidates=c.candidates)  # noqa: E731
+        return _top_k_query("typicality", score)(ctx, b, rng, params)
+    picks, cl, size, typ, assign = typiclust(
+        ctx.X,
+        labeled=ctx.labeled,
+        candidates=ctx.candidates,
+        batch_size=b,
+        k=int(k),
+        random_state=rng,
+    )
+    sizes = np.bincount(assign)
+    notes = [
+        f"cluster {c} (size {s}): most typical"
+        for c, s in zip(cl.tolist(), size.tolist(), strict=True)
+    ]
+    return Selection(
+        "typicality",
+        picks,
+        ctx.candidates,
+        {"cluster_size": sizes[assign[ctx.candidates]].astype(np.float64)},
+        at_pick={"typicality_in_cluster": typ},
+        pick_notes=notes,
+    )
+
+
 def _density_query(name: str, fn):
     """A density scorer over the pool, scored on the candidates, top-k selected."""
     return _top_k_query(name, lambda c, r: fn(c.X, candidates=c.candidates))
@@ -528,11 +626,18 @@ def _build() -> dict[str, Strategy]:
     reg: dict[str, Strategy] = {}
 
     def add(name, needs, summary, fn, task="classification", params=()):
-        top_k_based = fn.__name__ == "query" or name == "weighted"
+        top_k_based = fn.__name__ == "query" or name in ("weighted", "auto", "typicality")
         # a top-k strategy ranks by score / cost**cost_lambda when given a cost
         names = frozenset(params) | ({"cost_lambda"} if top_k_based else set())
         reg[name] = Strategy(name, frozenset(needs), summary, fn, {}, task, top_k_based, names)
 
+    add(
+        "auto",
+        {"proba", "X", "labeled"},
+        "default: margin for batch 1, BADGE (uncertain and diverse) for larger batches",
+        _auto,
+        params=("early_per_class",),
+    )
     lines = {
         "least_confidence": "1 - p1: the model's top class is least probable",
         "margin": "1 - (p1 - p2): the two likeliest classes are closest",
@@ -569,10 +674,12 @@ def _build() -> dict[str, Strategy]:
     )
     add(
         "typicality",
-        {"X"},
-        "1 / mean distance to the k nearest neighbours (TypiClust)",
-        _density_query("typicality", typicality),
+        {"X", "labeled"},
+        "most typical row (1 / mean kNN distance) of each uncovered k-means cluster "
+        "(TypiClust); method='exact': global top-k",
+        _typicality,
         task="any",
+        params=("method", "k"),
     )
     add(
         "knn_density",
@@ -714,7 +821,30 @@ def _build() -> dict[str, Strategy]:
         _class_balance,
         params=("uncertainty", "target"),
     )
+    for name, (needs, summary) in D.SUMMARIES.items():  # over a detector's predictions
+        task = "segmentation" if needs == "masks" else "detection"
+        params = D.PARAM_NAMES | ({"band"} if name == "segmentation_boundary" else set())
+        reg[name] = Strategy(
+            name, frozenset({needs}), summary, _detection(name), {}, task, True, frozenset(params)
+        )
     return reg
+
+
+def _detection(name: str):
+    def query(ctx, b, rng, params):
+        r = D.detection_query(name, ctx, b, rng, params)
+        return Selection(
+            name,
+            r.indices,
+            r.candidates,
+            r.criteria,
+            r.at_pick,
+            note=r.note,
+            pick_notes=r.pick_notes,
+            skipped=r.skipped,
+        )
+
+    return query
 
 
 STRATEGIES: dict[str, Strategy] = _build()

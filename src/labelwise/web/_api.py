@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labelwise import annotate
@@ -53,7 +53,9 @@ class LoginIn(Body):
 
 class SubmitIn(Body):
     assignment_id: Annotated[int, Field(ge=1, le=2**53)]
-    label: Name
+    label: Name | None = None  # a class name (classification, multi-label, regression)
+    # detection and segmentation: the image's objects {width, height, objects: [...]}
+    objects: dict | None = None
     unsure: bool = False
     comment: Annotated[str | None, Field(max_length=5000)] = None
     duration: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False)] = None
@@ -115,7 +117,7 @@ class GoldIn(Body):
 
 
 class RoundIn(Body):
-    strategy: Name = "margin"
+    strategy: Name = "auto"
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 20
     model: Name = "logreg"
     train: bool = True
@@ -188,6 +190,7 @@ def next_item(request: Request, user: SessionInfo = Depends(ANNOTATOR)) -> dict:
             "sample": None,
             "suggestion": None,
             "classes": _project(request).classes(),
+            "task": _project(request).task,
             "message": "Nothing left to label. An admin can start a new round.",
         }
     return _with_media(item)
@@ -203,16 +206,30 @@ def _with_media(item: dict) -> dict:
 
 @router.post("/submit", tags=["label"])
 def submit(body: SubmitIn, request: Request, user: SessionInfo = Depends(ANNOTATOR)) -> dict:
-    """Label an assignment (409: not yours, already done, or your lease ran out and it went on)."""
-    return annotate.submit(
-        _project(request),
-        user.name,
-        body.assignment_id,
-        body.label,
-        unsure=body.unsure,
-        comment=body.comment,
-        duration=body.duration,
-    )
+    """Label an assignment (409: not yours, already done, or your lease ran out and it went on).
+
+    Give ``label`` (a class name) or, in a detection or segmentation project,
+    ``objects``: ``{"width", "height", "objects": [{"class", "bbox": [x, y, w, h]}, ...]}``
+    in image pixels, each object optionally with a ``segmentation`` (polygons). Objects
+    that fail the checks (a box of size <= 0 or outside the image, an unknown class)
+    answer 422 with the message naming the object and key.
+    """
+    from labelwise.errors import DataFileError, InvalidInputError
+
+    if (body.label is None) == (body.objects is None):
+        raise InvalidInputError("give either label (a class name) or objects (one of the two).")
+    try:
+        return annotate.submit(
+            _project(request),
+            user.name,
+            body.assignment_id,
+            body.label if body.objects is None else body.objects,
+            unsure=body.unsure,
+            comment=body.comment,
+            duration=body.duration,
+        )
+    except DataFileError as e:
+        raise HTTPException(422, detail=str(e)) from None
 
 
 @router.post("/skip", tags=["label"])

@@ -21,6 +21,7 @@ __all__ = [
     "embedding_map",
     "quality",
     "label_issues",
+    "production",
 ]
 
 _CACHE: dict = {}
@@ -87,6 +88,7 @@ def dashboard(project: Project) -> dict:
     ]
     rounds = history(project)
     return {
+        "production": production(project),
         "status": st,
         "classes": class_table(project),
         "queue": queue_counts(project),
@@ -109,6 +111,29 @@ def dashboard(project: Project) -> dict:
             if r["finished"]
         ],
     }
+
+
+def production(project: Project) -> list[dict]:
+    """The dashboard's production panel: each monitored batch, newest first.
+
+    Its drift verdict, the tests that fired, the estimated accuracy (with its 95 %
+    interval) and how many samples it added to the labeling queue (and which round).
+    """
+    from labelwise.monitor import monitor_runs
+
+    keys = (
+        "batch",
+        "at",
+        "drift",
+        "fired",
+        "estimated_accuracy",
+        "estimated_accuracy_ci",
+        "n_batch",
+        "n_enqueued",
+        "round",
+        "reference",
+    )
+    return [{k: r.get(k) for k in keys} for r in monitor_runs(project)]
 
 
 #: What the dashboard says about the active-vs-random comparison.
