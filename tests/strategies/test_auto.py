@@ -1,4 +1,4 @@
-"""``auto``: margin at batch 1, k-means diversity inside large batches, typical picks early."""
+"""``auto``: margin for small batches, BADGE for batches of 50 or more, typical picks early."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_batch_diversified_when_top_margin_candidates_are_duplicates():
     plain = get_strategy("margin").query(ctx, 2, random_state=0).indices
     assert sorted(plain.tolist()) == [0, 1]  # both from the duplicate group
     for seed in range(5):
-        sel = get_strategy("auto").query(ctx, 2, random_state=seed)
+        sel = get_strategy("auto", badge_from=2).query(ctx, 2, random_state=seed)
         groups = sorted(int(i >= 5) for i in sel.indices)
         assert groups == [0, 1]  # one near-duplicate, one row of the other group
         # the first pick: the largest gradient norm, |p - onehot| x ||x||: row 5 of group B
@@ -102,7 +102,8 @@ def test_same_seed_same_batch_and_listed_for_classification():
 
 
 @pytest.mark.parametrize(
-    "params", [{"early_per_class": -1}, {"early_per_class": "3"}, {"top_m_factor": 3}]
+    "params",
+    [{"early_per_class": -1}, {"early_per_class": "3"}, {"top_m_factor": 3}, {"badge_from": 0}],
 )
 def test_bad_parameters_are_refused(params):
     X, proba = _two_groups()
@@ -133,7 +134,21 @@ def test_badge_runs_on_the_smallest_margins_when_the_embeddings_would_not_fit(mo
     X = rng.normal(size=(n, d))
     proba = rng.dirichlet(np.ones(c), size=n)
     monkeypatch.setattr(_auto, "BADGE_FLOATS", 60 * c * d)  # room for 60 candidates
-    idx, parts = _auto.auto(proba, X, batch_size=5, random_state=0)
+    idx, parts = _auto.auto(proba, X, batch_size=5, badge_from=2, random_state=0)
     s = np.sort(proba, axis=1)
     smallest = set(np.argsort(s[:, -1] - s[:, -2])[:60].tolist())  # margin by hand
     assert len(idx) == 5 and set(idx.tolist()) <= smallest and parts == ["badge"] * 5
+
+
+def test_batches_under_fifty_are_margins_top_and_fifty_goes_to_badge():
+    rng = np.random.default_rng(2)
+    proba = rng.dirichlet(np.ones(3), size=400)
+    X = rng.normal(size=(400, 5))
+    ctx = QueryContext(candidates=np.arange(400), X=X, proba=proba, n_classes=3)
+    s = np.sort(proba, axis=1)
+    by_margin = np.argsort(s[:, -1] - s[:, -2])  # margin by hand, no ties here
+    small = get_strategy("auto").query(ctx, 49, random_state=0)
+    assert sorted(small.indices.tolist()) == sorted(by_margin[:49].tolist())
+    assert all(p.reason.startswith("auto/margin") for p in small.picks())
+    large = get_strategy("auto").query(ctx, 50, random_state=0)
+    assert all(p.reason.startswith("auto/badge") for p in large.picks())

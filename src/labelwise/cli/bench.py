@@ -19,6 +19,7 @@ from labelwise.errors import InvalidInputError, UnknownNameError, did_you_mean, 
 
 DEMO_STRATEGIES = (
     "random",
+    "auto",
     "margin",
     "entropy",
     "least_confidence",

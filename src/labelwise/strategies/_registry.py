@@ -524,7 +524,7 @@ def _ranked_batch(ctx, b, rng, params):
 
 
 def _auto(ctx, b, rng, params):
-    kw = {k: params[k] for k in ("early_per_class",) if k in params}
+    kw = {k: params[k] for k in ("early_per_class", "badge_from") if k in params}
     own = model_method(ctx.model, "gradient_embedding")  # a network's own, as for badge
     if own is not None:
         kw["embedding"] = np.asarray(own(ctx.X[ctx.candidates]))
@@ -634,9 +634,9 @@ def _build() -> dict[str, Strategy]:
     add(
         "auto",
         {"proba", "X", "labeled"},
-        "default: margin for batch 1, BADGE (uncertain and diverse) for larger batches",
+        "default: margin; BADGE (uncertain and diverse) for batches of 50 or more",
         _auto,
-        params=("early_per_class",),
+        params=("early_per_class", "badge_from"),
     )
     lines = {
         "least_confidence": "1 - p1: the model's top class is least probable",
