@@ -275,3 +275,19 @@ def check_writable(
             "give a path in a folder you can write to."
         ) from None
     return p
+
+
+def check_count_params(params, keys) -> None:
+    """Refuse counts that are not positive integers and a ``cost_lambda`` that is no number.
+
+    ``keys`` names the count parameters to check; absent parameters are fine.
+    """
+    for key in keys:
+        v = params.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
+            raise InvalidInputError(f"{key} must be a positive integer, got {shorten(v)}.")
+    v = params.get("cost_lambda")
+    if v is not None and (
+        isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v)
+    ):
+        raise InvalidInputError(f"cost_lambda must be a number, got {shorten(v)}.")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from labelwise._validation import check_count_params
 from labelwise.errors import EmptyPoolError, InvalidInputError, MissingRequirementError, shorten
 from labelwise.strategies._novelty import novelty, representativeness
 from labelwise.strategies._selectors import (
@@ -804,15 +805,7 @@ def check_params(name: str, params: Mapping) -> None:
         raise InvalidInputError(
             f"selector must be one of {', '.join(SELECTORS)}, got {shorten(sel)}."
         )
-    for key in ("n_candidates",):
-        v = params.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
-            raise InvalidInputError(f"{key} must be a positive integer, got {shorten(v)}.")
-    v = params.get("cost_lambda")
-    if v is not None and (
-        isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v)
-    ):
-        raise InvalidInputError(f"cost_lambda must be a number, got {shorten(v)}.")
+    check_count_params(params, ("n_candidates",))
     if "metadata" in params and not isinstance(params["metadata"] or {}, Mapping):
         raise InvalidInputError("metadata must map criterion names to one value per sample.")
     band = params.get("band") if name == "segmentation_boundary" else None

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelwise._validation import check_batch_size
+from labelwise._validation import check_batch_size, check_count_params
 from labelwise.errors import (
     EmptyPoolError,
     InvalidInputError,
@@ -349,15 +349,7 @@ def _check_params(strategy: Strategy, params: Mapping) -> None:
                     f"criteria: unknown criterion {shorten(c)}; choose from "
                     f"{', '.join(known)}." + did_you_mean(str(c), known)
                 )
-    for key in ("n_clusters", "n_candidates", "n_eval"):
-        v = params.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
-            raise InvalidInputError(f"{key} must be a positive integer, got {shorten(v)}.")
-    v = params.get("cost_lambda")
-    if v is not None and (
-        isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v)
-    ):
-        raise InvalidInputError(f"cost_lambda must be a number, got {shorten(v)}.")
+    check_count_params(params, ("n_clusters", "n_candidates", "n_eval"))
 
 
 def cost_adjusted(scores: np.ndarray, cost: np.ndarray, cost_lambda: float) -> np.ndarray:
