@@ -6,7 +6,7 @@ from collections import Counter
 
 import httpx
 from sqlalchemy import func, select
-from webutil import make_project, running_server
+from webutil import label_until_empty, make_project, running_server
 
 from labelwise.store._models import Assignment, Label, Sample
 
@@ -27,21 +27,7 @@ def test_twenty_annotators_at_once_lose_and_duplicate_nothing(tmp_path, db):
         with httpx.Client(base_url=base, timeout=60) as c:
             r = c.post("/api/login", json={"username": name, "password": users[name]})
             c.headers["X-CSRF-Token"] = r.json()["csrf"]
-            start.wait()
-            while True:
-                r = c.get("/api/next")
-                if r.status_code != 200:
-                    errors.append(f"next {r.status_code} {r.text[:200]}")
-                    return
-                item = r.json()
-                if item["assignment"] is None:
-                    return
-                body = {"assignment_id": item["assignment"]["id"], "label": "1"}
-                r = c.post("/api/submit", json=body)
-                if r.status_code != 200:
-                    errors.append(f"submit {r.status_code} {r.text[:200]}")
-                    return
-                acked[name].append((r.json()["label_id"], item["sample"]["uid"]))
+            label_until_empty(c, start, acked[name], errors)
 
     with running_server(app) as base:
         threads = [threading.Thread(target=annotator, args=(u, base)) for u in users]

@@ -14,7 +14,7 @@ from collections import Counter
 import httpx
 import pytest
 from sqlalchemy import func, select
-from webutil import make_project
+from webutil import label_until_empty, make_project
 
 from labelwise.store._models import Assignment, Event, Label, Sample
 
@@ -82,21 +82,7 @@ def test_two_server_processes_lose_and_duplicate_no_label(tmp_path, db):
             ) as c:
                 r = c.post("/api/login", json={"username": name, "password": users[name]})
                 c.headers["X-CSRF-Token"] = r.json()["csrf"]
-                start.wait()
-                while time.monotonic() < stop:
-                    r = c.get("/api/next")
-                    if r.status_code != 200:
-                        errors.append(f"next {r.status_code} {r.text[:200]}")
-                        return
-                    item = r.json()
-                    if item["assignment"] is None:
-                        return
-                    body = {"assignment_id": item["assignment"]["id"], "label": "1"}
-                    r = c.post("/api/submit", json=body)
-                    if r.status_code != 200:
-                        errors.append(f"submit {r.status_code} {r.text[:200]}")
-                        return
-                    acked[name].append((r.json()["label_id"], item["sample"]["uid"]))
+                label_until_empty(c, start, acked[name], errors, until=stop)
 
         threads = [threading.Thread(target=annotator, args=(u,), daemon=True) for u in users]
         for t in threads:

@@ -69,3 +69,26 @@ def running_server(app):
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def label_until_empty(c, start, acked: list, errors: list, *, until=None) -> None:
+    """One annotator's loop on a logged-in httpx client: next, submit "1", until the
+    queue is empty (or ``until``, a monotonic time); acknowledged (label_id, uid) pairs
+    go to ``acked``, the first failure to ``errors``. ``start`` is a shared barrier."""
+    import time
+
+    start.wait()
+    while until is None or time.monotonic() < until:
+        r = c.get("/api/next")
+        if r.status_code != 200:
+            errors.append(f"next {r.status_code} {r.text[:200]}")
+            return
+        item = r.json()
+        if item["assignment"] is None:
+            return
+        body = {"assignment_id": item["assignment"]["id"], "label": "1"}
+        r = c.post("/api/submit", json=body)
+        if r.status_code != 200:
+            errors.append(f"submit {r.status_code} {r.text[:200]}")
+            return
+        acked.append((r.json()["label_id"], item["sample"]["uid"]))
