@@ -41,14 +41,27 @@ def test_serve_refuses_a_bad_lease_before_anything_is_written(tmp_path, bad):
 def test_serve_hands_the_lease_to_the_app(tmp_path, monkeypatch):
     import uvicorn
 
+    from labelwise.web._app import WORKER_ENV, worker_app
+
+    for name in WORKER_ENV:  # serve sets them for its workers; restored after the test
+        monkeypatch.delenv(name, raising=False)
     seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: seen.update(app=application))
+    monkeypatch.setattr(
+        uvicorn, "run", lambda application, **kw: seen.update(app=application, kw=kw)
+    )
     p, _ = build_project(tmp_path / "p", batch=0)
-    r = run("serve", p.path, "--lease-minutes", "45", "--port", _free_port())
+    r = run("serve", p.path, "--lease-minutes", "45", "--port", _free_port(), "--workers", "1")
     assert r.exit_code == 0, r.output
     assert seen["app"].state.lease_minutes == 45
+    # several workers (the default on SQLite is 2): each builds the app from the environment
     r = run("serve", p.path, "--port", _free_port())
-    assert seen["app"].state.lease_minutes == 30
+    assert r.exit_code == 0, r.output
+    assert seen["app"] == "labelwise.web._app:worker_app" and seen["kw"]["factory"] is True
+    assert seen["kw"]["workers"] == 2
+    app = worker_app()
+    assert app.state.lease_minutes == 30
+    r = run("serve", p.path, "--lease-minutes", "45", "--port", _free_port(), "--workers", "3")
+    assert seen["kw"]["workers"] == 3 and worker_app().state.lease_minutes == 45
     p.close()
 
 
