@@ -33,6 +33,7 @@ datastreams. IDA, 145–157.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from fractions import Fraction
 
@@ -135,13 +136,14 @@ class TokenBucket:
         self.credit_ = min(self.cap_, int(state["credit"]))
 
 
-class _Manager:
+class _Manager(ABC):
     """Shared by every manager: the budget and the decide/state interface."""
 
     name = ""
 
-    def decide(self, utility: float, *, allowed: bool = True) -> bool:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def decide(self, utility: float, *, allowed: bool = True) -> bool:
+        """Whether to ask for this sample's label, given its utility in [0, 1]."""
 
     def get_state(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.endswith("_")}
