@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from labelwise.embed._minilm import n_cores
-from labelwise.embed._openvino import cached_ir, compile_cpu, run_pipelined
+from labelwise.embed._openvino import Encoder, cached_ir, compile_cpu, run_pipelined
 from labelwise.store._project import sha256_of
 
 __all__ = [
@@ -128,7 +128,7 @@ def read_image(path) -> np.ndarray:
     return np.asarray(im.crop((left, top, left + SIZE, top + SIZE)), dtype=np.uint8)
 
 
-class Backbone:
+class Backbone(Encoder):
     """Embed image files with EfficientNet-Lite0 (use :func:`load_backbone`).
 
     Attributes
@@ -139,12 +139,6 @@ class Backbone:
         One line for the user, e.g.
         ``"EfficientNet-Lite0, ImageNet-pretrained, 1280-d, OpenVINO fp32, 2 threads"``.
     """
-
-    def __init__(self, backend: str, description: str, run, *, batch_size: int):
-        self.backend = backend
-        self.description = description
-        self._run = run
-        self.batch_size = batch_size
 
     def encode(
         self,
@@ -179,8 +173,7 @@ class Backbone:
 
         out = np.empty((n, DIM), dtype=np.float32)
         self._run(batches(), out, progress)
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return self._unit_rows(out)
 
 
 def _torch_model():

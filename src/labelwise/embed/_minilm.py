@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from labelwise.embed._features import PRECISIONS
-from labelwise.embed._openvino import cache_dir, cached_ir, compile_cpu, run_pipelined
+from labelwise.embed._openvino import Encoder, cache_dir, cached_ir, compile_cpu, run_pipelined
 from labelwise.store._project import sha256_of
 
 __all__ = ["DIM", "MODEL_NAME", "MiniLMEncoder", "cache_dir", "load_encoder", "n_cores"]
@@ -80,7 +80,7 @@ def _max_seq_length(model_dir: Path) -> int:
     return int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
 
 
-class MiniLMEncoder:
+class MiniLMEncoder(Encoder):
     """Encode texts into L2-normalised all-MiniLM-L6-v2 vectors (use :func:`load_encoder`).
 
     Attributes
@@ -91,12 +91,6 @@ class MiniLMEncoder:
         One line for the user, e.g.
         ``"all-MiniLM-L6-v2, 384-d, OpenVINO int8/fp32 mixed, 2 threads"``.
     """
-
-    def __init__(self, backend: str, description: str, run, *, batch_size: int):
-        self.backend = backend
-        self.description = description
-        self._run = run
-        self.batch_size = batch_size
 
     def encode(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
@@ -114,10 +108,7 @@ class MiniLMEncoder:
         -------
         ndarray of shape (n_samples, 384), float32, rows of unit length.
         """
-        X = self._run(list(texts), progress)
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        X /= np.maximum(norms, 1e-12)  # torch.nn.functional.normalize's eps
-        return X
+        return self._unit_rows(self._run(list(texts), progress))
 
 
 def load_encoder(

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["cache_dir", "cached_ir", "compile_cpu", "read_checked", "run_pipelined", "save_ir"]
+__all__ = [
+    "Encoder",
+    "cache_dir", "cached_ir", "compile_cpu", "read_checked", "run_pipelined", "save_ir"]
 
 
 def cache_dir() -> Path:
@@ -168,3 +170,25 @@ def run_pipelined(compiled, batches: Iterable[tuple[object, dict]], threads: int
     finally:  # an error preparing a batch (an unreadable image): let the others finish first
         for request, _ in running:
             request.wait()
+
+
+class Encoder:
+    """The part the MiniLM encoder and the image backbone share.
+
+    Which backend runs, the line that says so, the batch runner, and the L2
+    normalisation of what the runner returns.
+    """
+
+    def __init__(self, backend: str, description: str, run, *, batch_size: int):
+        self.backend = backend
+        self.description = description
+        self._run = run
+        self.batch_size = batch_size
+
+    @staticmethod
+    def _unit_rows(X):
+        """Rows scaled to unit length in place (torch.nn.functional.normalize's eps)."""
+        import numpy as np
+
+        X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        return X
