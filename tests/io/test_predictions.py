@@ -207,6 +207,15 @@ def test_bad_files_name_file_record_and_key(project, tmp_path, name, content, me
         _read(project, path)
 
 
+def test_broken_json_names_the_file_and_line(project, tmp_path):
+    from labelwise.errors import DataFileError
+
+    path = tmp_path / "r.json"
+    path.write_text('[{"image_id": "a.png",\n "score": }]')
+    with pytest.raises(DataFileError, match=r"r.json, line 2: not valid JSON"):
+        _read(project, path)
+
+
 def test_bad_yolo_line_is_named(project, tmp_path):
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "a.txt").write_text("0 0.5 0.5 0.2 0.2 0.9\n0 0.5 0.5 0.2 0.2\n")

@@ -23,6 +23,7 @@ from pathlib import Path
 from labelwise._validation import check_id
 from labelwise.errors import DataFileError, InvalidInputError, shorten
 from labelwise.io._annotations import Annotated, image_size, labeled_samples
+from labelwise.io._formats import read_json
 from labelwise.io._objects import (
     check_label,
     check_object,
@@ -36,15 +37,7 @@ __all__ = ["read_coco", "write_coco", "coco_dict"]
 
 
 def _load_json(path: Path):
-    if path.is_dir():
-        raise DataFileError(f"{path} is a folder; give the COCO JSON file.")
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as e:
-        raise DataFileError(f"{path}, line {e.lineno}: not valid JSON ({e.msg}).") from None
-    except UnicodeDecodeError:
-        raise DataFileError(f"{path}: not UTF-8 text.") from None
+    return read_json(path, what="the COCO JSON file")
 
 
 def _int_id(v, where: str, key: str) -> int:

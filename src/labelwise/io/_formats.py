@@ -22,11 +22,12 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from labelwise.errors import InvalidInputError
+from labelwise.errors import DataFileError, InvalidInputError
 
 __all__ = [
     "FORMULA_PREFIXES",
     "TABLE_FORMATS",
+    "read_json",
     "csv_bytes",
     "escape_cell",
     "table_bytes",
@@ -122,3 +123,21 @@ def table_bytes(columns: Sequence[str], rows: Sequence[Sequence], path: str | Pa
     buf = io.BytesIO()
     pd.DataFrame(list(rows), columns=list(columns)).to_parquet(buf, index=False)
     return buf.getvalue()
+
+
+def read_json(path: Path, name: str | None = None, *, what: str = "the JSON file"):
+    """A JSON document (a UTF-8 file, BOM allowed), or one line naming the file and line.
+
+    ``name`` is how errors call the file (default: its path); ``what`` what to give
+    instead of a folder.
+    """
+    name = name or str(path)
+    if Path(path).is_dir():
+        raise DataFileError(f"{name} is a folder; give {what}.")
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as e:
+        raise DataFileError(f"{name}, line {e.lineno}: not valid JSON ({e.msg}).") from None
+    except UnicodeDecodeError:
+        raise DataFileError(f"{name}: not UTF-8 text.") from None

@@ -57,6 +57,7 @@ import numpy as np
 
 from labelwise._validation import normalize_id
 from labelwise.errors import InvalidInputError, clip, shorten
+from labelwise.io._formats import read_json
 
 __all__ = [
     "BoxPredictions",
@@ -306,16 +307,6 @@ def read_box_predictions(source, *, flag: str = "--predictions") -> BoxPredictio
     )
 
 
-def _load_json(path: Path, name: str):
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as e:
-        raise InvalidInputError(f"{name} line {e.lineno}: not valid JSON ({e.msg}).") from None
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"{name}: not UTF-8 text.") from None
-
-
 def _first(rec: dict, keys: tuple[str, ...]):
     for k in keys:
         if k in rec:
@@ -324,7 +315,7 @@ def _first(rec: dict, keys: tuple[str, ...]):
 
 
 def _read_coco(path: Path, name: str) -> BoxPredictions:
-    doc = _load_json(path, name)
+    doc = read_json(path, name)
     file_of: dict[str, str] = {}
     cat_of: dict[str, str] = {}
     sizes: dict[str, tuple[int, int]] = {}
