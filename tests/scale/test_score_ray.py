@@ -82,3 +82,34 @@ def test_a_worker_killed_mid_run_is_retried_and_the_result_is_unchanged(ray_clus
     assert marker.exists()  # a worker did die
     np.testing.assert_array_equal(got.ids, want.ids)
     np.testing.assert_array_equal(got.scores, want.scores)
+
+
+def test_a_ray_worker_returns_one_merged_output_per_shard(ray_cluster, tmp_path):
+    # 8 shards of 5,000 rows read 500 rows at a time: 80 batches, but each worker folds its
+    # shard's batches, so the driver receives 8 outputs of at most k rows each
+    from labelwise.scale._engine import map_batches
+    from labelwise.scale._score import TopKPart
+    from labelwise.scale._shards import open_shards
+
+    write_pool(tmp_path, n_rows=40_000, n_shards=8)
+    shards = open_shards(tmp_path, id_column="id", proba_prefix="p_")
+    part = TopKPart(
+        strategy="margin",
+        k=7,
+        id_column="id",
+        proba_columns=shards.proba_columns,
+        feature_columns=(),
+        model=None,
+    )
+    cols = ["id", *shards.proba_columns]
+    outs = list(map_batches(shards, cols, part, engine="ray", batch_size=500, combine=part.combine))
+    assert len(outs) == 8
+    assert all(len(o["id"]) == 7 and o["count"].sum() == 5_000 for o in outs)
+    # the union of the shards' best rows holds the pool's best 7, as the local engine (which
+    # merges batch by batch on the driver, without combine) finds them
+    local = score_shards(tmp_path, strategy="margin", batch_size=7, proba_prefix="p_")
+    got_ids = np.concatenate([o["id"] for o in outs])
+    got_scores = np.concatenate([o["score"] for o in outs])
+    order = np.lexsort((got_ids, -got_scores))[:7]
+    np.testing.assert_array_equal(got_ids[order], local.ids)
+    np.testing.assert_array_equal(got_scores[order], local.scores)

@@ -5,11 +5,18 @@ and where the function runs differ:
 
 - ``map_batches(shards, columns, fn)``: ``fn(batch) -> dict of arrays`` on batches of
   rows, with a ``path`` column naming each row's shard. Locally the shards are
-  read with pyarrow, batch by batch; on Ray with Ray Data
-  (``read_parquet(...).map_batches(fn)``) on every worker. The driver receives only
-  what ``fn`` returns (a few rows per batch), so it never holds the pool.
+  read with pyarrow, batch by batch, in this process; on Ray one task per shard
+  reads its shard batch by batch in a worker and calls ``fn`` there. The driver
+  receives only what ``fn`` returns (a few rows per batch), so it never holds the
+  pool, and a worker holds one batch at a time.
 - ``map_shards(shards, fn)``: ``fn(path) -> object`` once per shard (a Ray task per
   shard), for work that needs a whole shard at once.
+
+Why tasks and not Ray Data's ``read_parquet(...).map_batches(fn)``: on 2M x 32
+float32 rows in 16 shards on 2 cores, Ray Data took 5.3 s where the same scoring
+took 1.1 s as one task per shard and 1.1-1.4 s locally. Ray Data moves every row
+through the object store between its read and map stages; a task that reads and
+scores its own shard moves only the scores it keeps.
 
 Ray is the optional ``ray`` extra, imported only here. Without ``address`` a local
 Ray cluster with the machine's cores is started and shut down afterwards; an
@@ -20,9 +27,7 @@ not depend on which worker ran what.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -124,75 +129,49 @@ def map_batches(
     engine: str = "local",
     batch_size: int = 65_536,
     address: str | None = None,
+    combine: Callable[[dict, dict], dict] | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Yield ``fn``'s output for every batch of rows of every shard.
 
     Each batch holds ``columns`` plus ``path`` (the absolute path of each row's shard).
-    Outputs arrive in no particular order on Ray.
+    Outputs arrive in no particular order on Ray. ``combine(a, b)``, when given, merges
+    two outputs of one shard into one; a Ray worker then folds its shard's outputs as
+    they come and returns one, so neither it nor the driver holds one per batch.
     """
     check_engine(engine)
-    if engine == "local":
+    if engine == "local":  # batch by batch, so the driver holds one batch at a time
         for path in shards.paths:
             for batch in read_batches(path, columns, batch_size):
-                n = len(batch[columns[0]])
-                # a read-only view of one object: no n-element copy
-                batch["path"] = np.broadcast_to(np.array([path], dtype=object), (n,))
-                yield fn(batch)
+                yield _ShardBatches.score(batch, path, columns, fn)
         return
-    _settle_fsspec_http()
-    with ray_session(address) as ray, _worker_errors(), _quiet_ray_data():
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False  # the caller shows one bar for the whole run
-        # Ray 2.60's DataSourceV2 lists Parquet footers in threads of a worker, which race
-        # on the fsspec import above (in the worker, where we cannot settle it)
-        ctx.use_datasource_v2 = False
-        ds = ray.data.read_parquet(list(shards.paths), include_paths=True)
-        ds = ds.select_columns([*columns, "path"])
-        ds = ds.map_batches(_WithAbsolutePaths(fn), batch_size=batch_size, batch_format="numpy")
-        yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+    for _, outputs in map_shards(
+        shards, _ShardBatches(columns, fn, batch_size, combine), engine=engine, address=address
+    ):
+        yield from outputs
 
 
-def _settle_fsspec_http() -> None:
-    """Import fsspec's HTTP filesystem once, before Ray Data's threads race to import it.
+class _ShardBatches:
+    """``fn`` over every batch of one shard (run in a Ray worker): the list of outputs."""
 
-    Ray Data resolves paths in several threads, each importing
-    ``fsspec.implementations.http`` (to tell HTTP from local paths). Without aiohttp
-    that import fails half-way, and a thread racing another one sees the half-made
-    module: an ImportError Ray does not expect, instead of the ModuleNotFoundError it
-    catches. Mark the module missing for good, so every thread gets the latter.
-    """
-    try:
-        import fsspec.implementations.http  # noqa: F401
-    except ImportError:
-        sys.modules.setdefault("fsspec.implementations.http", None)
+    def __init__(self, columns, fn, batch_size, combine=None):
+        self.columns, self.fn, self.batch_size = columns, fn, batch_size
+        self.combine = combine
 
+    def __call__(self, path: str) -> list:
+        outputs = []
+        for batch in read_batches(path, self.columns, self.batch_size):
+            out = self.score(batch, path, self.columns, self.fn)
+            if self.combine is not None and outputs:
+                out = self.combine(outputs.pop(), out)
+            outputs.append(out)
+        return outputs
 
-class _WithAbsolutePaths:
-    """Ray Data may report a shard's path without its leading ``/``: restore it."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, batch):
-        paths = batch["path"]
-        uniq, inv = np.unique(paths.astype(str), return_inverse=True)
-        fixed = np.asarray([os.path.abspath(os.sep + p.lstrip(os.sep)) for p in uniq], dtype=object)
-        batch["path"] = fixed[inv]
-        return self.fn(batch)
-
-
-@contextmanager
-def _quiet_ray_data():
-    """Ray Data logs every execution plan, and that its own bars are off; ours says enough."""
-    quiet = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
-    before = {name: logging.getLogger(name).level for name in quiet}
-    for name, level in quiet.items():
-        logging.getLogger(name).setLevel(level)
-    try:
-        yield
-    finally:
-        for name, level in before.items():
-            logging.getLogger(name).setLevel(level)
+    @staticmethod
+    def score(batch, path, columns, fn):
+        """``fn(batch)`` with the ``path`` column added (a read-only view: no n-element copy)."""
+        n = len(batch[columns[0]])
+        batch["path"] = np.broadcast_to(np.array([path], dtype=object), (n,))
+        return fn(batch)
 
 
 def map_shards(

@@ -10,7 +10,9 @@
   the same ids in the same order;
 - the diversity selector ``k_center_greedy`` on the feature columns, through
   per-shard core-sets (see ``_coreset``): within 4x the optimal covering radius,
-  hence within 4x the exact greedy's.
+  hence within 4x the exact greedy's;
+- the diversity selector ``kmeans_equal`` (K = batch clusters, each one's member
+  nearest its centre) through a distributed k-means (see ``_kmeans``).
 
 The driver holds O(batch_size x shards + model) values, never the pool.
 """
@@ -38,7 +40,7 @@ from labelwise.strategies._uncertainty import _KERNEL_MIN_SIZE
 __all__ = ["SCORE_STRATEGIES", "ScoreResult", "score_shards", "load_model_file"]
 
 #: Strategies ``labelwise score`` runs on shards.
-SCORE_STRATEGIES = (*UNCERTAINTY_SCORERS, "k_center_greedy")
+SCORE_STRATEGIES = (*UNCERTAINTY_SCORERS, "k_center_greedy", "kmeans_equal")
 #: Rows per batch read from a shard (the unit of work of ``map_batches``).
 ROWS_PER_BATCH = 65_536
 
@@ -54,7 +56,7 @@ class ScoreResult:
         Sample ids, best first.
     scores : ndarray of shape (n_picks,)
         The strategy's score (k-center: the distance to the rows picked before; the
-        first pick has none and scores inf).
+        first pick has none and scores inf; kmeans_equal: the rows in its cluster).
     n_rows, n_shards : int
         Size of the pool.
     engine : str
@@ -181,6 +183,17 @@ class TopKPart:
             "count": np.concatenate(out_counts),
         }
 
+    def combine(self, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict:
+        """Two outputs for the same shard as one: its best ``k`` rows and its row count."""
+        ids = np.concatenate([canonical_ids(a["id"]), canonical_ids(b["id"])])
+        scores = np.concatenate([a["score"], b["score"]])
+        paths = np.concatenate([a["path"], b["path"]])
+        pos = best_rows(ids, scores, self.k)
+        counts = np.zeros(pos.size, dtype=np.int64)
+        if pos.size:
+            counts[0] = a["count"].sum() + b["count"].sum()
+        return {"id": ids[pos], "score": scores[pos], "path": paths[pos], "count": counts}
+
 
 def _by_shard(paths: np.ndarray):
     """``(path, rows)`` for each shard in a batch; ``rows`` is a slice when there is one."""
@@ -216,6 +229,7 @@ def score_shards(
     engine: str = "local",
     address: str | None = None,
     rows_per_batch: int = ROWS_PER_BATCH,
+    random_state: int | None = None,
     progress=None,
 ) -> ScoreResult:
     """Select ``batch_size`` rows of a pool stored as Parquet shards.
@@ -225,7 +239,8 @@ def score_shards(
     data : str, path or list of paths
         The shards: a glob pattern (``'shards/*.parquet'``), a folder or a list of files.
     strategy : str
-        An uncertainty scorer (``margin``, ``entropy``, ...) or ``k_center_greedy``.
+        An uncertainty scorer (``margin``, ``entropy``, ...), ``k_center_greedy`` or
+        ``kmeans_equal``.
     batch_size : int
         Rows to select.
     model : object with predict_proba, optional
@@ -242,6 +257,9 @@ def score_shards(
         Ray cluster address (``ray://host:10001``, ``auto``).
     rows_per_batch : int, default=65536
         Rows read and scored at a time.
+    random_state : int, optional
+        Seed of ``kmeans_equal``'s k-means++ seeding (the other strategies draw
+        nothing); without it a fresh one, reported in ``info["seed"]``.
     progress : object with ``start(n_rows, n_shards)`` and ``update(rows, shards_done)``
         Called as the work proceeds (rows scored so far, shards finished).
 
@@ -261,6 +279,8 @@ def score_shards(
     shards = open_shards(data, id_column=id_column, proba_prefix=proba_prefix)
     if progress is not None:
         progress.start(shards.n_rows, len(shards.paths))
+    if strategy == "kmeans_equal":
+        return _kmeans_equal(shards, b, engine, address, random_state, progress)
     if not uncertainty:
         return _k_center(shards, b, engine, address, progress)
     if model is not None:
@@ -279,7 +299,13 @@ def score_shards(
     expected = dict(zip(shards.paths, shards.rows, strict=True))
     rows_done = 0
     for out in map_batches(
-        shards, columns, part, engine=engine, batch_size=rows_per_batch, address=address
+        shards,
+        columns,
+        part,
+        engine=engine,
+        batch_size=rows_per_batch,
+        address=address,
+        combine=part.combine,
     ):
         top.add(canonical_ids(out["id"]), out["score"])
         for path, c in zip(out["path"].tolist(), out["count"].tolist(), strict=True):
@@ -331,4 +357,14 @@ def _k_center(shards: ShardSet, b: int, engine, address, progress) -> ScoreResul
     ids, scores, info = merge_k_center([parts[i] for i in sorted(parts)], b)
     return ScoreResult(
         "k_center_greedy", ids, scores, shards.n_rows, len(shards.paths), engine, info
+    )
+
+
+def _kmeans_equal(shards: ShardSet, b: int, engine, address, seed, progress) -> ScoreResult:
+    from labelwise.scale._kmeans import kmeans_select
+
+    sel = kmeans_select(shards, b, engine=engine, address=address, random_state=seed,
+                        progress=progress)  # fmt: skip
+    return ScoreResult(
+        "kmeans_equal", sel.ids, sel.sizes, shards.n_rows, len(shards.paths), engine, sel.info
     )
