@@ -57,6 +57,17 @@ def test_ray_k_center_equals_local(ray_cluster, tmp_path):
     np.testing.assert_array_equal(remote.scores, local.scores)
 
 
+def test_ray_kmeans_equals_local_under_a_seed(ray_cluster, tmp_path):
+    write_pool(tmp_path, n_rows=20_000, n_shards=4, n_features=6, proba=False)
+    kw = dict(strategy="kmeans_equal", batch_size=15, random_state=3)
+    local = score_shards(tmp_path, **kw)
+    remote = score_shards(tmp_path, engine="ray", **kw)
+    np.testing.assert_array_equal(remote.ids, local.ids)
+    np.testing.assert_array_equal(remote.scores, local.scores)
+    assert remote.info["inertia"] == local.info["inertia"]
+    assert remote.info["n_iter"] == local.info["n_iter"] > 1  # the same Lloyd passes
+
+
 def test_a_worker_killed_mid_run_is_retried_and_the_result_is_unchanged(ray_cluster, tmp_path):
     write_pool(tmp_path / "s", n_rows=200_000, n_shards=4, n_features=5, proba=False)
     marker = tmp_path / "killed-once"

@@ -36,11 +36,17 @@ class _Bar:
         self.task = self.bar.add_task("score", total=n_rows, shards=f"0/{n_shards} shards")
         self.bar.start()
 
-    def update(self, rows: int, shards_done: int) -> None:
-        if self.bar is not None:
-            self.bar.update(
-                self.task, completed=rows, shards=f"{shards_done}/{self.n_shards} shards"
-            )
+    def update(self, rows: int, shards_done: int, pass_no: int | None = None) -> None:
+        """Rows and shards done; a run of several passes (k-means) restarts the bar each pass."""
+        if self.bar is None:
+            return
+        shards = f"{shards_done}/{self.n_shards} shards"
+        if pass_no is not None:
+            if pass_no != getattr(self, "pass_no", None):
+                self.pass_no = pass_no
+                self.bar.reset(self.task, completed=0)  # rate and time left of this pass
+            shards += f", pass {pass_no}"
+        self.bar.update(self.task, completed=rows, shards=shards)
 
     def stop(self) -> None:
         if self.bar is not None:
@@ -70,8 +76,10 @@ def score_cmd(
     strategy: str = typer.Option(
         "margin",
         "--strategy",
-        help="least_confidence, margin, ratio, entropy, variance (exact top-k), or "
-        "k_center_greedy (per-shard core-sets, within 4x the exact greedy's radius).",
+        help="least_confidence, margin, ratio, entropy, variance (exact top-k), "
+        "k_center_greedy (per-shard core-sets, within 4x the exact greedy's radius), or "
+        "kmeans_equal (distributed k-means with --batch clusters; each cluster's row nearest "
+        "its centre, largest cluster first; score = rows in the cluster).",
     ),
     batch: int = typer.Option(..., "--batch", help="How many samples to select."),
     out_path: Path = typer.Option(
@@ -91,6 +99,12 @@ def score_cmd(
     ),
     id_column: str = typer.Option(
         "id", "--id-column", help="Column of unique sample ids (integers or strings)."
+    ),
+    seed: int = typer.Option(
+        None,
+        "--seed",
+        help="Random seed of kmeans_equal's k-means++ seeding: the same seed gives the same "
+        "picks with either engine (default: fresh, printed with --json).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary, no progress bar."),
 ) -> None:
@@ -120,6 +134,7 @@ def score_cmd(
             id_column=id_column,
             engine=engine,
             address=address,
+            random_state=seed,
             progress=bar,
         )
     finally:

@@ -29,6 +29,7 @@ from labelwise._validation import check_batch_size
 from labelwise.errors import InvalidInputError, LabelwiseError, UnknownNameError, did_you_mean
 from labelwise.scale._coreset import KCenterShard, merge_k_center
 from labelwise.scale._engine import check_engine, map_batches, map_shards
+from labelwise.scale._kmeans import check_kmeans, kmeans_select
 from labelwise.scale._shards import ShardSet, canonical_ids, open_shards
 from labelwise.scale._topk import TopK, best_rows
 from labelwise.strategies._registry import UNCERTAINTY_SCORERS
@@ -277,14 +278,21 @@ def score_shards(
             "written by 'labelwise train') or --proba-columns PREFIX, not both and not neither."
         )
     shards = open_shards(data, id_column=id_column, proba_prefix=proba_prefix)
+    # every check the footers allow, before the progress bar shows
+    if uncertainty and model is not None:
+        _check_model_features(model, shards)
+    if strategy == "kmeans_equal":
+        check_kmeans(shards, b)
+    elif not uncertainty and not shards.feature_columns:
+        raise InvalidInputError(
+            f"{shards.paths[0]}: {strategy} needs numeric feature columns besides the id."
+        )
     if progress is not None:
         progress.start(shards.n_rows, len(shards.paths))
     if strategy == "kmeans_equal":
         return _kmeans_equal(shards, b, engine, address, random_state, progress)
     if not uncertainty:
         return _k_center(shards, b, engine, address, progress)
-    if model is not None:
-        _check_model_features(model, shards)
     part = TopKPart(
         strategy=strategy,
         k=b,
@@ -342,10 +350,6 @@ def _check_model_features(model, shards: ShardSet) -> None:
 
 
 def _k_center(shards: ShardSet, b: int, engine, address, progress) -> ScoreResult:
-    if not shards.feature_columns:
-        raise InvalidInputError(
-            f"{shards.paths[0]}: k_center_greedy needs numeric feature columns besides the id."
-        )
     fn = KCenterShard(k=b, id_column=shards.id_column, feature_columns=shards.feature_columns)
     parts: dict[int, tuple] = {}
     rows_done = 0
@@ -361,8 +365,6 @@ def _k_center(shards: ShardSet, b: int, engine, address, progress) -> ScoreResul
 
 
 def _kmeans_equal(shards: ShardSet, b: int, engine, address, seed, progress) -> ScoreResult:
-    from labelwise.scale._kmeans import kmeans_select
-
     sel = kmeans_select(shards, b, engine=engine, address=address, random_state=seed,
                         progress=progress)  # fmt: skip
     return ScoreResult(
