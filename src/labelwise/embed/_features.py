@@ -15,7 +15,8 @@
   scaled to [0, 1] (``pixels``, the cheap fallback).
 
 The matrix is saved as ``artifacts/features-vN.npz`` (``X``, ``sample_id``) with
-its checksum in the database; nothing is downloaded.
+its checksum in the database, or with ``shards=N`` as N Parquet shards (see
+``_shards``); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -250,6 +251,7 @@ def compute_features(
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int, str], None] | None = None,
     precision: str = "mixed",
+    shards: int | None = None,
 ):
     """Compute and store features for every sample; returns the artifact.
 
@@ -272,6 +274,9 @@ default="auto"
         MiniLM only: ``mixed`` runs four of each layer's six matrices in int8 (worst
         cosine to sentence-transformers 0.9991 on SMS, about 1.35x faster); ``fp32``
         gives its vectors to 1e-6.
+    shards : int, optional
+        Store the features as this many Parquet shards (``embed --shards N``, see
+        ``_shards``) instead of one ``.npz`` matrix, for ``select --engine local|ray``.
     """
     if method not in METHODS:
         raise InvalidInputError(f"--method must be one of {list(METHODS)}, got {shorten(method)}.")
@@ -285,6 +290,10 @@ default="auto"
         ).all()
     if not rows:
         raise InvalidInputError("the project has no samples; run 'labelwise import' first.")
+    if shards is not None:  # before the work, not after
+        from labelwise.embed._shards import check_shards
+
+        shards = check_shards(shards, len(rows))
     kind = _kind(rows) if method == "auto" else method
     _check_fits(rows, kind)
     if kind == "minilm":
@@ -301,20 +310,25 @@ default="auto"
             X = _tabular(rows) if kind == "tabular" else _tfidf(rows)
             if progress:
                 progress(len(rows))
+    info = {
+        "method": kind,
+        "n_samples": int(X.shape[0]),
+        "dim": int(X.shape[1]),
+        **({"precision": precision} if kind == "minilm" else {}),
+    }
+    return _store(project, X, np.array([r.id for r in rows], dtype=np.int64), info, shards)
+
+
+def _store(project: Project, X, sample_ids: np.ndarray, info: dict, shards: int | None):
+    """Record ``X`` (rows of ``sample_ids``) as the next features version; the artifact."""
+    if shards is not None:  # shard by shard: float32 per shard, never a second full matrix
+        from labelwise.embed._shards import write_sharded
+
+        return write_sharded(project, X, sample_ids, shards, info)
     X = np.ascontiguousarray(X, dtype=np.float32)
     buf = io.BytesIO()
-    np.savez(buf, X=X, sample_id=np.array([r.id for r in rows], dtype=np.int64))
-    return project.add_artifact(
-        "features",
-        buf.getvalue(),
-        ".npz",
-        {
-            "method": kind,
-            "n_samples": int(X.shape[0]),
-            "dim": int(X.shape[1]),
-            **({"precision": precision} if kind == "minilm" else {}),
-        },
-    )
+    np.savez(buf, X=X, sample_id=sample_ids)
+    return project.add_artifact("features", buf.getvalue(), ".npz", info)
 
 
 def load_features(project: Project) -> tuple[np.ndarray, np.ndarray, int]:
@@ -322,5 +336,60 @@ def load_features(project: Project) -> tuple[np.ndarray, np.ndarray, int]:
     art = project.latest_artifact("features")
     if art is None:
         raise InvalidInputError(f"no features yet; run 'labelwise embed {project.path}' first.")
+    from labelwise.embed._shards import is_sharded, read_sharded
+
+    if is_sharded(art):  # embed --shards N: read back shard by shard into one matrix
+        X, ids = read_sharded(project, art)
+        return X, ids, art.version
     with np.load(project.artifact_path(art)) as z:
         return z["X"], z["sample_id"], art.version
+
+
+#: Methods that embed each sample on its own (not fit on the pool): a row stays valid
+#: as the pool grows, so a new version can keep the rows already computed.
+PER_SAMPLE = ("minilm", "pixels", "efficientnet_lite0")
+
+
+def extend_features(project: Project, sample_ids, X_new):
+    """A new features version for every sample, reusing the rows already computed.
+
+    ``X_new`` (n_new, dim) holds the rows of the samples ``sample_ids`` made with
+    :func:`labelwise.embed.feature_transform` of the newest features (e.g. a production
+    batch that ``monitor`` embedded before enqueueing it). For a per-sample method
+    (:data:`PER_SAMPLE`) the newest version's rows and ``X_new`` are kept and only
+    samples with neither are embedded; ``tabular`` and ``tfidf`` are fit on the whole
+    pool, so they are computed again (:func:`compute_features`, cheap for both). The
+    method, precision and number of shards stay those of the newest version.
+    """
+    from labelwise.embed._transform import feature_transform
+
+    art = project.latest_artifact("features")
+    info = dict(art.info)
+    if info["method"] not in PER_SAMPLE:
+        return compute_features(
+            project,
+            method=info["method"],
+            precision=info.get("precision", "mixed"),
+            shards=info.get("shards"),
+        )
+    X_old, ids_old, _ = load_features(project)
+    with project.session() as s:
+        rows = s.execute(
+            select(Sample.id, Sample.text, Sample.data, Sample.uri).order_by(Sample.id)
+        ).all()
+    X_new = np.asarray(X_new, dtype=np.float32)
+    where = {int(i): (X_old, k) for k, i in enumerate(ids_old)}
+    where.update({int(i): (X_new, k) for k, i in enumerate(sample_ids)})
+    missing = [r for r in rows if r.id not in where]
+    if missing:  # e.g. samples a stream added since: embedded like the rest
+        X_miss = feature_transform(project).transform(
+            [{"text": r.text, "data": r.data, "uri": r.uri} for r in missing]
+        )
+        where.update({r.id: (X_miss, k) for k, r in enumerate(missing)})
+    X = np.empty((len(rows), X_old.shape[1]), dtype=np.float32)
+    for j, r in enumerate(rows):
+        M, k = where[r.id]
+        X[j] = M[k]
+    info.update(n_samples=len(rows), dim=int(X.shape[1]))
+    shards = info.get("shards")
+    return _store(project, X, np.array([r.id for r in rows], dtype=np.int64), info, shards)

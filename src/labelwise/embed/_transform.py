@@ -51,6 +51,9 @@ class FeatureTransform:
         What each record must carry: ``data``, ``text`` or ``uri``.
     columns : list of str or None
         The table's columns, in order (tabular only).
+    unscale : callable or None
+        Maps rows of the features back to the table's own units (tabular only), e.g.
+        so that a report says ``age = 71`` rather than a standardised 2.3.
     """
 
     method: str
@@ -58,6 +61,7 @@ class FeatureTransform:
     field: str
     columns: list[str] | None
     _fn: Callable[[list[dict]], np.ndarray]
+    unscale: Callable[[np.ndarray], np.ndarray] | None = None
 
     def transform(self, records: Sequence[dict]) -> np.ndarray:
         """Features of ``records``, shape (n_records, dim), float32 like the stored ones."""
@@ -74,9 +78,9 @@ def feature_transform(project: Project) -> FeatureTransform:
     if method not in FIELD:
         raise InvalidInputError(f"features v{version} use an unknown method {method!r}.")
     field = FIELD[method]
-    columns = None
+    columns = unscale = None
     if method == "tabular":
-        fn, columns = _tabular(project, sample_ids)
+        fn, columns, unscale = _tabular(project, sample_ids)
     elif method == "tfidf":
         fn = _tfidf(project, sample_ids)
     elif method == "minilm":
@@ -92,7 +96,7 @@ def feature_transform(project: Project) -> FeatureTransform:
         from labelwise.embed._features import _efficientnet
 
         fn = lambda recs: _efficientnet(_rows(recs), None, None, False)  # noqa: E731
-    return FeatureTransform(method, version, field, columns, fn)
+    return FeatureTransform(method, version, field, columns, fn, unscale)
 
 
 def _rows(records: list[dict]) -> list[SimpleNamespace]:
@@ -119,7 +123,14 @@ def _tabular(project: Project, sample_ids: np.ndarray):
         Z = np.array([[r["data"][n] for n in names] for r in records], dtype=np.float64)
         return (Z.reshape(len(records), len(names)) - mean) / sd
 
-    return fn, names
+    def unscale(F: np.ndarray) -> np.ndarray:
+        Z = np.asarray(F, dtype=np.float64) * sd + mean
+        # the stored features are float32: an integer code comes back as 3.0000001
+        near = np.round(Z)
+        snap = np.abs(Z - near) <= 1e-5 * np.maximum(1.0, np.abs(Z))
+        return np.where(snap, near, Z)
+
+    return fn, names, unscale
 
 
 def _tfidf(project: Project, sample_ids: np.ndarray):

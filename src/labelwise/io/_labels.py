@@ -29,7 +29,14 @@ from labelwise.store._models import Event, Label, Sample, now
 from labelwise.store._project import CHUNK as _CHUNK
 from labelwise.store._project import adopt_classes, ids_of
 
-__all__ = ["LabelImport", "import_labels", "export_labels", "FIELD_LIMIT"]
+__all__ = [
+    "LabelImport",
+    "import_labels",
+    "check_label_rows",
+    "write_labels",
+    "export_labels",
+    "FIELD_LIMIT",
+]
 
 #: The most characters one CSV cell of a label file may hold (Python's csv module
 #: stops at 128 KiB by default; a long text column beside the labels is fine, a
@@ -57,6 +64,7 @@ class _Row:
     typed_uid: str | None = None  # the cell as typed when unescaping changed it
     typed_value: str | None = None
     classes: list[str] | None = None  # an object label's classes (io/_objects.py)
+    comment: str | None = None  # stored with the label (feedback: the rejected prediction)
 
 
 def _read_csv_rows(path: Path) -> list[tuple[str, dict]]:
@@ -265,6 +273,29 @@ def import_labels(
         objects = classes if is_object_task(project.task) else None
         rows = _read_label_rows(path, annotator, fmt=fmt, objects=objects)
     _prefer_what_exists(project, rows, classes)
+    check_label_rows(rows, classes)
+    with transaction(project.session) as s:
+        result = write_labels(s, rows, str(path))
+        s.add(
+            Event(
+                kind="labels.import",
+                payload={
+                    "source": str(path),
+                    "new": result.new,
+                    "changed": result.changed,
+                    "unchanged": result.unchanged,
+                },
+            )
+        )
+    return result
+
+
+def check_label_rows(rows: list[_Row], classes) -> None:
+    """Refuse a label that is not a class of the project, or two labels for one sample.
+
+    Every way labels enter a project (label files, ``feedback``) checks its rows here,
+    before its transaction, naming the row at fault.
+    """
     seen: dict[str, tuple[str, str]] = {}
     for r in rows:
         uid, value = r.uid, r.value
@@ -279,91 +310,92 @@ def import_labels(
                 f"{shorten(seen[uid][1])} at {seen[uid][0].rsplit(', ', 1)[-1]}; keep one."
             )
         seen[uid] = (r.where, value)
+
+
+def write_labels(s, rows: list[_Row], source: str) -> LabelImport:
+    """Store checked label rows (:func:`check_label_rows`) inside the caller's transaction.
+
+    A row whose label equals the sample's current one changes nothing; a different one
+    supersedes it. Labels are accepted, from ``source``. An id the project does not
+    know is refused, naming its row; nothing is written then.
+    """
+    first_at: dict[str, str] = {}
+    for r in rows:
+        first_at.setdefault(r.uid, r.where)
     new = changed = unchanged = 0
-    with transaction(project.session) as s:
-        uids = list(seen)
-        ids = ids_of(s, uids)
-        unknown = [u for u in uids if u not in ids]
-        if unknown:
-            raise DataFileError(
-                f"{seen[unknown[0]][0]}: no sample with id {shorten(unknown[0])} in the "
-                f"project ({len(unknown)} unknown id(s)); nothing was imported."
-            )
-        # Lock the samples (in id order, so two imports cannot deadlock) before reading
-        # their labels: an import that shares samples with this one waits until this one
-        # commits, then sees its labels. PostgreSQL: FOR NO KEY UPDATE; SQLite: the
-        # transaction already holds the write lock.
-        sids = sorted(set(ids.values()))
-        current = {}
-        for start in range(0, len(sids), _CHUNK):
-            chunk = sids[start : start + _CHUNK]
-            s.execute(
-                select(Sample.id)
-                .where(Sample.id.in_(chunk))
-                .order_by(Sample.id)
-                .with_for_update(key_share=True)
-            ).all()
-        for start in range(0, len(sids), _CHUNK):
-            chunk = sids[start : start + _CHUNK]
-            current.update(
-                s.execute(
-                    select(Label.sample_id, Label.value)
-                    .where(Label.status == "accepted", Label.sample_id.in_(chunk))
-                    .order_by(Label.id)
-                ).all()
-            )
-        supersede: list[int] = []
-        inserts: list[dict] = []
-        stamp = now()
-        for r in rows:
-            value = r.value
-            sid = ids[r.uid]
-            if sid in current and current[sid] == value:
-                unchanged += 1
-                continue
-            if sid in current:
-                supersede.append(sid)
-                changed += 1
-            else:
-                new += 1
-            inserts.append(
-                {
-                    "sample_id": sid,
-                    "value": value,
-                    "status": "accepted",
-                    "source": str(path),
-                    "annotator": r.annotator,
-                    "duration": r.duration,
-                    "created_at": stamp,
-                }
-            )
-            current[sid] = value
-        # set-based writes: supersede first (one accepted label per sample), then insert
-        for start in range(0, len(supersede), _CHUNK):
-            s.execute(
-                update(Label)
-                .where(
-                    Label.sample_id.in_(supersede[start : start + _CHUNK]),
-                    Label.status == "accepted",
-                )
-                .values(status="superseded")
-            )
-        if inserts:
-            by_value = {r.value: r.classes for r in rows if r.classes is not None}
-            names = (c for r in inserts for c in by_value.get(r["value"], [r["value"]]))
-            adopt_classes(s, names, str(path))
-            s.execute(insert(Label), inserts)
-        s.add(
-            Event(
-                kind="labels.import",
-                payload={
-                    "source": str(path),
-                    "new": new,
-                    "changed": changed,
-                    "unchanged": unchanged,
-                },
-            )
+    uids = list(first_at)
+    ids = ids_of(s, uids)
+    unknown = [u for u in uids if u not in ids]
+    if unknown:
+        raise DataFileError(
+            f"{first_at[unknown[0]]}: no sample with id {shorten(unknown[0])} in the "
+            f"project ({len(unknown)} unknown id(s)); nothing was imported."
         )
+    # Lock the samples (in id order, so two imports cannot deadlock) before reading
+    # their labels: an import that shares samples with this one waits until this one
+    # commits, then sees its labels. PostgreSQL: FOR NO KEY UPDATE; SQLite: the
+    # transaction already holds the write lock.
+    sids = sorted(set(ids.values()))
+    current = {}
+    for start in range(0, len(sids), _CHUNK):
+        chunk = sids[start : start + _CHUNK]
+        s.execute(
+            select(Sample.id)
+            .where(Sample.id.in_(chunk))
+            .order_by(Sample.id)
+            .with_for_update(key_share=True)
+        ).all()
+    for start in range(0, len(sids), _CHUNK):
+        chunk = sids[start : start + _CHUNK]
+        current.update(
+            s.execute(
+                select(Label.sample_id, Label.value)
+                .where(Label.status == "accepted", Label.sample_id.in_(chunk))
+                .order_by(Label.id)
+            ).all()
+        )
+    supersede: list[int] = []
+    inserts: list[dict] = []
+    stamp = now()
+    for r in rows:
+        value = r.value
+        sid = ids[r.uid]
+        if sid in current and current[sid] == value:
+            unchanged += 1
+            continue
+        if sid in current:
+            supersede.append(sid)
+            changed += 1
+        else:
+            new += 1
+        inserts.append(
+            {
+                "sample_id": sid,
+                "value": value,
+                "status": "accepted",
+                "source": source,
+                "annotator": r.annotator,
+                "duration": r.duration,
+                "comment": r.comment,
+                "created_at": stamp,
+            }
+        )
+        current[sid] = value
+    # set-based writes: supersede first (one accepted label per sample), then insert
+    for start in range(0, len(supersede), _CHUNK):
+        s.execute(
+            update(Label)
+            .where(
+                Label.sample_id.in_(supersede[start : start + _CHUNK]),
+                Label.status == "accepted",
+            )
+            .values(status="superseded")
+        )
+    if inserts:
+        by_value = {r.value: r.classes for r in rows if r.classes is not None}
+        names = (c for r in inserts for c in by_value.get(r["value"], [r["value"]]))
+        adopt_classes(s, names, source)
+        s.execute(insert(Label), inserts)
     return LabelImport(new, changed, unchanged)
 
 

@@ -28,7 +28,14 @@ from labelwise.store import Project, advisory_lock, transaction
 from labelwise.store._models import Event, Label, Sample
 from labelwise.store._project import adopt_classes
 
-__all__ = ["ImportResult", "import_pool", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS"]
+__all__ = [
+    "ImportResult",
+    "import_pool",
+    "store_samples",
+    "add_samples",
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 #: Images with more pixels (width x height) are skipped at import and named: a
@@ -241,90 +248,154 @@ def store_samples(
 ) -> int:
     """Insert checked records in one transaction; returns the number of labels stored.
 
-    A record has ``uid``, one of ``uri`` / ``text`` / ``data``, and optionally ``meta``,
-    ``label`` (with ``label_classes``, the classes it uses, when it is not a class
-    name itself) and ``split`` (default ``"pool"``; a near-duplicate video frame is
-    ``"duplicate"`` and never a candidate). Refuses ids repeated in ``recs`` or already
-    in the project and samples unlike the project's, naming ``where(i)``.
-    ``before_commit`` runs last inside the transaction (e.g. moving staged files into
-    place); if it raises, nothing is stored.
+    The records and checks are those of :func:`add_samples`; this opens the transaction
+    and logs the import (a ``samples.import`` event). ``before_commit`` runs last inside
+    the transaction (e.g. moving staged files into place); if it raises, nothing is stored.
     """
-    uids = [r["uid"] for r in recs]
-    check_unique(uids, where)
-    n_labels = 0
     with transaction(project.session) as s:
-        advisory_lock(s, "import")  # PostgreSQL: one pool import at a time, like SQLite
-        batch_no = (s.scalar(select(func.max(Sample.import_id))) or 0) + 1
-        _check_like_project(s, src, kind, recs)
-        existing = set()
-        for start in range(0, len(uids), 5000):
-            chunk = uids[start : start + 5000]
-            existing.update(s.scalars(select(Sample.uid).where(Sample.uid.in_(chunk))))
-        if existing:
-            first = next(i for i, u in enumerate(uids) if u in existing)
-            raise DataFileError(
-                f"{where(first)}: sample id {shorten(uids[first])} is already in the project "
-                f"({len(existing)} such id(s)); nothing was imported. Import only new samples; "
-                "labels for samples already imported go in with 'labelwise labels PROJECT "
-                "import FILE' (--format coco, yolo or label-studio for annotation files)."
-            )
-        if on_total:  # every check passed: the progress bar starts (errors print alone)
-            on_total(len(recs))
-        # the database numbers the samples (a sequence on PostgreSQL, so explicit ids
-        # would leave it behind); labels refer to them by position in the file
-        rows, labels = [], []
-        for i, r in enumerate(recs):
-            rows.append(
-                {
-                    "uid": r["uid"],
-                    "uri": r.get("uri"),
-                    "text": r.get("text"),
-                    "data": r.get("data"),
-                    "meta": r.get("meta"),
-                    "split": r.get("split", "pool"),
-                    "import_id": batch_no,
-                    "created_at": _now(),
-                }
-            )
-            if r.get("label") is not None:
-                labels.append(
-                    {
-                        "sample_id": i,  # the position until the id is known
-                        "value": str(r["label"]),
-                        "annotator": "import",
-                        "status": "accepted",
-                        "source": str(src),
-                        "created_at": _now(),
-                    }
-                )
-        sids: list[int] = []
-        returning = insert(Sample).returning(Sample.id, sort_by_parameter_order=True)
-        for start in range(0, len(rows), _CHUNK):
-            sids.extend(s.scalars(returning, rows[start : start + _CHUNK]))
-            if progress:
-                progress(len(rows[start : start + _CHUNK]))
-        for lab in labels:
-            lab["sample_id"] = sids[lab["sample_id"]]
-        if labels:
-            # an object label (io/_objects.py) names its classes in ``label_classes``
-            names = (c for r in recs if r.get("label") is not None for c in _classes_of(r))
-            adopt_classes(s, names, str(src))
-            s.execute(insert(Label), labels)
-            n_labels = len(labels)
+        added = add_samples(s, src, kind, recs, where, progress=progress, on_total=on_total)
         s.add(
             Event(
                 kind="samples.import",
                 payload={
                     "source": str(src),
-                    "n": len(rows),
-                    "labels": n_labels,
-                    "import_id": batch_no,
+                    "n": len(recs),
+                    "labels": added.n_labels,
+                    "import_id": added.import_id,
                 },
             )
         )
         if before_commit is not None:
             before_commit()
-    return n_labels
+    return added.n_labels
+
+
+@dataclass
+class AddedSamples:
+    """What :func:`add_samples` stored: database ids (in record order), labels, batch."""
+
+    sample_ids: list[int]
+    n_labels: int
+    import_id: int
+
+
+def record_kind(rec: dict) -> str:
+    """The kind of sample a record is, as :func:`add_samples` names it: by what it carries."""
+    for key, kind in (("data", "table"), ("text", "text"), ("uri", "images")):
+        if rec.get(key) is not None:
+            return kind
+    raise DataFileError(f"sample {shorten(rec.get('uid'))} has neither data, text nor a file.")
+
+
+def add_samples(
+    s,
+    src: str | Path,
+    kind: str,
+    recs: list[dict],
+    where: Callable[[int], str],
+    *,
+    import_id: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> AddedSamples:
+    """Check and insert sample records inside the caller's transaction ``s``.
+
+    The one way samples enter a project (``import``, ``monitor --enqueue``, ``stream``,
+    ``feedback``): the caller owns the transaction, so it can store more with them (a
+    round's picks, labels, queue items) all or nothing.
+
+    A record has ``uid``, one of ``uri`` / ``text`` / ``data``, and optionally ``meta``,
+    ``label`` (with ``label_classes``, the classes it uses, when it is not a class
+    name itself) and ``split`` (default ``"pool"``; a near-duplicate video frame is
+    ``"duplicate"`` and never a candidate). Refuses ids repeated in ``recs`` or already
+    in the project, samples unlike the project's and a NUL byte in metadata, naming
+    ``where(i)``; nothing is written then. ``import_id``: the import batch the samples
+    join (default: a new one). Labels from a record are accepted, annotator ``import``,
+    source ``src``.
+    """
+    uids = [r["uid"] for r in recs]
+    check_unique(uids, where)
+    _check_meta(recs, where)
+    advisory_lock(s, "import")  # PostgreSQL: one pool import at a time, like SQLite
+    if import_id is None:
+        import_id = (s.scalar(select(func.max(Sample.import_id))) or 0) + 1
+    _check_like_project(s, src, kind, recs)
+    existing = set()
+    for start in range(0, len(uids), 5000):
+        chunk = uids[start : start + 5000]
+        existing.update(s.scalars(select(Sample.uid).where(Sample.uid.in_(chunk))))
+    if existing:
+        first = next(i for i, u in enumerate(uids) if u in existing)
+        raise DataFileError(
+            f"{where(first)}: sample id {shorten(uids[first])} is already in the project "
+            f"({len(existing)} such id(s)); nothing was imported. Import only new samples; "
+            "labels for samples already imported go in with 'labelwise labels PROJECT "
+            "import FILE' (--format coco, yolo or label-studio for annotation files)."
+        )
+    if on_total:  # every check passed: the progress bar starts (errors print alone)
+        on_total(len(recs))
+    # the database numbers the samples (a sequence on PostgreSQL, so explicit ids
+    # would leave it behind); labels refer to them by position in the file
+    rows, labels = [], []
+    for i, r in enumerate(recs):
+        rows.append(
+            {
+                "uid": r["uid"],
+                "uri": r.get("uri"),
+                "text": r.get("text"),
+                "data": r.get("data"),
+                "meta": r.get("meta"),
+                "split": r.get("split", "pool"),
+                "import_id": import_id,
+                "created_at": _now(),
+            }
+        )
+        if r.get("label") is not None:
+            labels.append(
+                {
+                    "sample_id": i,  # the position until the id is known
+                    "value": str(r["label"]),
+                    "annotator": "import",
+                    "status": "accepted",
+                    "source": str(src),
+                    "created_at": _now(),
+                }
+            )
+    sids: list[int] = []
+    returning = insert(Sample).returning(Sample.id, sort_by_parameter_order=True)
+    for start in range(0, len(rows), _CHUNK):
+        sids.extend(s.scalars(returning, rows[start : start + _CHUNK]))
+        if progress:
+            progress(len(rows[start : start + _CHUNK]))
+    for lab in labels:
+        lab["sample_id"] = sids[lab["sample_id"]]
+    if labels:
+        # an object label (io/_objects.py) names its classes in ``label_classes``
+        names = (c for r in recs if r.get("label") is not None for c in _classes_of(r))
+        adopt_classes(s, names, str(src))
+        s.execute(insert(Label), labels)
+    return AddedSamples(sids, len(labels), import_id)
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(str(k)) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _check_meta(recs: list[dict], where: Callable[[int], str]) -> None:
+    """Refuse a NUL byte anywhere in a record's metadata (PostgreSQL cannot store it)."""
+    for i, r in enumerate(recs):
+        for key, value in (r.get("meta") or {}).items():
+            if not (_holds_nul(str(key)) or _holds_nul(value)):
+                continue
+            raise DataFileError(
+                f"{where(i)}: column {shorten(str(key))} holds a NUL byte (\\x00); remove it."
+            )
 
 
 def _classes_of(rec: dict) -> list[str]:
@@ -476,7 +547,6 @@ def _table_records(src: Path, id_column, text_column, target, classes, ignore_co
                 raise DataFileError(f"{where(i)}: the text in {text_column!r} is empty.")
             if "\x00" in t:
                 raise DataFileError(f"{where(i)}: the text in {text_column!r} {text_problem(t)}.")
-        _check_no_nul(rest, where)
         data = [None] * len(uids)
         meta = (
             rest.astype(object).where(rest.notna(), None).to_dict("records")
@@ -490,19 +560,3 @@ def _table_records(src: Path, id_column, text_column, target, classes, ignore_co
             {"uid": uid, "text": texts[i], "data": data[i], "meta": meta[i], "label": label}
         )
     return recs, kind, assigned
-
-
-def _check_no_nul(df, where: Callable[[int], str]) -> None:
-    """Refuse a NUL byte in any text cell kept as metadata (PostgreSQL cannot store it)."""
-    import pandas as pd
-
-    for c in df.columns:
-        col = df[c]
-        if pd.api.types.is_numeric_dtype(col):
-            continue
-        hit = col.map(lambda v: isinstance(v, str) and "\x00" in v).to_numpy(dtype=bool)
-        if hit.any():
-            i = int(np.flatnonzero(hit)[0])
-            raise DataFileError(
-                f"{where(i)}: column {shorten(str(c))} holds a NUL byte (\\x00); remove it."
-            )

@@ -17,14 +17,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import select, update
 
 from labelwise._validation import MAX_NAME_LENGTH, check_id, text_problem
 from labelwise.errors import DataFileError, shorten
 from labelwise.loop._stream import parse_record, project_content
 from labelwise.store import Project, advisory_lock, transaction
-from labelwise.store._models import Assignment, Event, Label, Sample, now
-from labelwise.store._project import adopt_classes, ids_of
+from labelwise.store._models import Assignment, Event, Label, now
+from labelwise.store._project import ids_of
 
 __all__ = ["FeedbackResult", "record_feedback"]
 
@@ -96,12 +96,11 @@ def _read(path: Path, project: Project) -> list[_Fb]:
             names[key] = v
         if names["predicted"] is None:
             raise DataFileError(f"{w}: 'predicted' is empty; give the rejected prediction.")
-        for key in ("predicted", "label"):
-            if names[key] is not None and classes and names[key] not in classes:
-                raise DataFileError(
-                    f"{w}: {key} {shorten(names[key])} is not a class of the project "
-                    f"({shorten(', '.join(sorted(classes)), 300)})."
-                )
+        if classes and names["predicted"] not in classes:
+            raise DataFileError(
+                f"{w}: predicted {shorten(names['predicted'])} is not a class of the project "
+                f"({shorten(', '.join(sorted(classes)), 300)})."
+            )
         if names["label"] is not None and names["label"] == names["predicted"]:
             raise DataFileError(
                 f"{w}: label {shorten(names['label'])} equals the rejected prediction; give "
@@ -132,84 +131,60 @@ def _read(path: Path, project: Project) -> list[_Fb]:
 
 
 def record_feedback(project: Project, path: str | Path) -> FeedbackResult:
-    """Record a feedback file: labels, priority queue items and new samples, atomically."""
+    """Record a feedback file: labels, priority queue items and new samples, atomically.
+
+    New samples go in through :func:`labelwise.io._samples.add_samples` and labels
+    through :func:`labelwise.io._labels.write_labels`, the import's own checks and
+    writes, all in one transaction with the queue items.
+    """
+    from labelwise.io._labels import _Row, check_label_rows, write_labels
+    from labelwise.io._samples import add_samples, record_kind
+
     path = Path(path)
     rows = _read(path, project)
     source = f"feedback:{path.name}"
-    new = changed = unchanged = queued = already = 0
+    labeled = [
+        _Row(r.where, r.uid, r.label, r.annotator or "feedback", None, comment=_note(r))
+        for r in rows
+        if r.label is not None
+    ]
+    check_label_rows(labeled, set(project.classes()))
+    fresh = [r for r in rows if r.record is not None]
+    queued = already = unchanged = 0
     stamp = now()
     with transaction(project.session) as s:
         advisory_lock(s, "import")
-        fresh = [r for r in rows if r.record is not None]
         if fresh:
-            batch_no = (s.scalar(select(func.max(Sample.import_id))) or 0) + 1
-            for r in fresh:
-                rec = r.record
-                s.add(
-                    Sample(
-                        uid=rec["uid"],
-                        uri=rec.get("uri"),
-                        text=rec.get("text"),
-                        data=rec.get("data"),
-                        meta=rec.get("meta"),
-                        split="pool",
-                        import_id=batch_no,
-                        created_at=stamp,
-                    )
-                )
-            s.flush()
-        sid = ids_of(s, [r.uid for r in rows])
-        current = dict(
-            s.execute(
-                select(Label.sample_id, Label.value).where(
+            recs = [r.record for r in fresh]
+            add_samples(s, path, record_kind(recs[0]), recs, lambda i: fresh[i].where)
+        labels = write_labels(s, labeled, source)
+        waiting = [r for r in rows if r.label is None]
+        sid = ids_of(s, [r.uid for r in waiting])
+        current = set(
+            s.scalars(
+                select(Label.sample_id).where(
                     Label.status == "accepted", Label.sample_id.in_(list(sid.values()))
                 )
-            ).all()
+            )
         )
-        open_work = dict(
-            s.execute(
-                select(Assignment.sample_id, Assignment.status).where(
+        open_work = set(
+            s.scalars(
+                select(Assignment.sample_id).where(
                     Assignment.sample_id.in_(list(sid.values())),
                     Assignment.status.in_(("queued", "assigned")),
                 )
-            ).all()
+            )
         )
-        labels = []
-        for r in rows:
+        for r in waiting:
             i = sid[r.uid]
-            note = f"feedback: a user rejected the production prediction {r.predicted!r}"
-            if r.label is not None:
-                if current.get(i) == r.label:
-                    unchanged += 1
-                    continue
-                if i in current:
-                    s.execute(
-                        update(Label)
-                        .where(Label.sample_id == i, Label.status == "accepted")
-                        .values(status="superseded")
-                    )
-                    changed += 1
-                else:
-                    new += 1
-                labels.append(
-                    {
-                        "sample_id": i,
-                        "value": r.label,
-                        "status": "accepted",
-                        "source": source,
-                        "annotator": r.annotator or "feedback",
-                        "comment": note,
-                        "created_at": stamp,
-                    }
-                )
-            elif i in current:
+            if i in current:
                 unchanged += 1  # labeled meanwhile: nothing to queue
             elif i in open_work:
                 # already waiting: move its queued work to the front
                 s.execute(
                     update(Assignment)
                     .where(Assignment.sample_id == i, Assignment.status == "queued")
-                    .values(priority=0, note=note)
+                    .values(priority=0, note=_note(r))
                 )
                 already += 1
             else:
@@ -219,14 +194,11 @@ def record_feedback(project: Project, path: str | Path) -> FeedbackResult:
                         kind="label",
                         status="queued",
                         priority=0,
-                        note=note,
+                        note=_note(r),
                         created_at=stamp,
                     )
                 )
                 queued += 1
-        if labels:
-            adopt_classes(s, (lab["value"] for lab in labels), source)
-            s.execute(insert(Label), labels)
         s.add(
             Event(
                 kind="feedback.import",
@@ -236,9 +208,21 @@ def record_feedback(project: Project, path: str | Path) -> FeedbackResult:
                         {"id": r.uid, "predicted": r.predicted, "label": r.label} for r in rows
                     ],
                     "new_samples": len(fresh),
-                    "labels": new + changed,
+                    "labels": labels.new + labels.changed,
                     "queued": queued + already,
                 },
             )
         )
-    return FeedbackResult(len(rows), new, changed, unchanged, queued, already, len(fresh))
+    return FeedbackResult(
+        len(rows),
+        labels.new,
+        labels.changed,
+        labels.unchanged + unchanged,
+        queued,
+        already,
+        len(fresh),
+    )
+
+
+def _note(r: _Fb) -> str:
+    return f"feedback: a user rejected the production prediction {r.predicted!r}"

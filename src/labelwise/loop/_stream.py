@@ -199,9 +199,16 @@ def _reason(selector, n_line: int) -> str:
 
 
 def _store_ask(project, rec, selector, model_version, n_labeled, rnd_id, batch_no, source, n):
-    """Store one asked sample, its pick and the selector's state in one transaction."""
-    from labelwise.store._models import now
+    """Store one asked sample, its pick and the selector's state in one transaction.
 
+    The sample goes in through :func:`labelwise.io._samples.add_samples`, the import's
+    own checks and insert, within the same transaction as its pick.
+    """
+    from labelwise.io._samples import add_samples, record_kind
+
+    where = f"{source}, line {n}"
+    meta = {**(rec.get("meta") or {}), "source": "stream", "stream": source, "line": n}
+    rec = {**rec, "meta": meta}
     with transaction(project.session) as s:
         advisory_lock(s, "select")
         if rnd_id is None:
@@ -224,25 +231,14 @@ def _store_ask(project, rec, selector, model_version, n_labeled, rnd_id, batch_n
             s.add(rnd)
             s.flush()
             rnd_id = rnd.id
-            batch_no = (s.scalar(select(func.max(Sample.import_id))) or 0) + 1
         rnd = s.get(Round, rnd_id)
-        smp = Sample(
-            uid=rec["uid"],
-            uri=rec.get("uri"),
-            text=rec.get("text"),
-            data=rec.get("data"),
-            meta={**(rec.get("meta") or {}), "source": "stream", "stream": source, "line": n},
-            split="pool",
-            import_id=batch_no,
-            created_at=now(),
-        )
-        s.add(smp)
-        s.flush()
+        added = add_samples(s, where, record_kind(rec), [rec], lambda i: where, import_id=batch_no)
+        batch_no = added.import_id  # one import batch per run
         u = float(selector.last_utility_)
         s.add(
             SelectionRow(
                 round_id=rnd_id,
-                sample_id=smp.id,
+                sample_id=added.sample_ids[0],
                 position=rnd.batch_size,
                 strategy=selector.strategy,
                 model_version=model_version,

@@ -18,11 +18,12 @@ estimate.
 
 ``enqueue=N`` adds the N picks (see :mod:`labelwise.monitor._enqueue`) to the pool,
 tagged ``meta.batch = <batch name>``, opens a labeling round for them (strategy
-``monitor``, each pick's reason) and recomputes the features so that every sample
-has them (retrain before the next ``select``). Each run's summary is stored as a
-``monitor`` artifact (the report JSON), which the dashboard lists. Every step can
-be run again after a crash: samples of the batch already in the project are not
-imported twice, and those not yet in a round go into the round.
+``monitor``, each pick's reason) and stores a features version that covers them,
+reusing the rows the batch was embedded with (retrain before the next ``select``).
+Each run's summary is stored as a ``monitor`` artifact (the report JSON), which the
+dashboard lists. Every step can be run again after a crash: samples of the batch
+already in the project are not imported twice, and those not yet in a round go into
+the round.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class _Batch:
     recs: list[dict] | None  # None: samples already in the project
     kind: str | None
     sample_ids: np.ndarray | None  # in the project already (a batch tag)
+    source: Path | None = None  # the batch's file or folder (the import's source)
 
 
 def batch_key(path: str | Path) -> str:
@@ -169,6 +171,7 @@ def _read_batch(project, data, id_column, text_column, ignore) -> _Batch:
         recs,
         kind,
         None,
+        src.resolve(),
     )
 
 
@@ -215,10 +218,14 @@ def _reference(project, reference, X, ids, labels, reserved, train_ids, text_col
     return _embed(project, recs, src), None, str(src)
 
 
-def _feature_columns(tf_columns, R, B):
-    """Columns for the per-feature tests: the table's own, or the embeddings' top components."""
-    if tf_columns is not None:
-        return R, B, list(tf_columns)
+def _feature_columns(tf, R, B):
+    """Columns for the per-feature tests: the table's own (in its units), or the top components.
+
+    A table's columns are tested as the user knows them: an integer code stays an
+    integer (so it gets the chi-square test), and reasons and plots show its values.
+    """
+    if tf.columns is not None:
+        return tf.unscale(R), tf.unscale(B), list(tf.columns)
     from sklearn.decomposition import PCA
 
     k = min(10, R.shape[1], R.shape[0] - 1)
@@ -326,8 +333,7 @@ def monitor_project(
                 f"the reference holds {picked} samples picked by a strategy, which are not a "
                 "random sample of the pool; --reference eval is unbiased"
             )
-    tf_cols = feature_transform(project).columns
-    FR, FB, fnames = _feature_columns(tf_cols, R, batch.X)
+    FR, FB, fnames = _feature_columns(feature_transform(project), R, batch.X)
     res = detect_drift(
         R,
         batch.X,
@@ -371,7 +377,7 @@ def _picked_ids(project: Project, sample_ids: np.ndarray) -> int:
 
 def _enqueue(project, batch: _Batch, res, n, once, art, random_state):
     """Import the picks (tagged), open a round for them, recompute features."""
-    from labelwise.embed import compute_features
+    from labelwise.embed._features import extend_features
     from labelwise.io._samples import store_samples
     from labelwise.monitor._enqueue import pick_informative
 
@@ -417,15 +423,16 @@ def _enqueue(project, batch: _Batch, res, n, once, art, random_state):
             r["label"] = None
         if new:
             kind = {"images": "images", "table": "table", "text": "text"}[batch.kind]
-            store_samples(project, Path(str(batch.name)), kind, new, lambda i: f"batch row {i + 1}")
+            store_samples(project, batch.source, kind, new, lambda i: f"batch row {i + 1}")
         with project.session() as s:
             sid_of = ids_of(s, [batch.uids[p.index] for p in picks])
         sids = [sid_of[batch.uids[p.index]] for p in picks]
     else:
         sids = [int(batch.sample_ids[p.index]) for p in picks]
     rnd = _open_round(project, batch.name, picks, sids, art)
-    feats = project.latest_artifact("features")
-    compute_features(project, method=feats.info["method"])
+    # the picks' rows were embedded above: kept, not embedded again (the same method,
+    # precision and number of shards as the newest features)
+    extend_features(project, sids, batch.X[[p.index for p in picks]])
     rows = [
         {"id": batch.uids[p.index], "score": round(p.score, 6), "test": p.test, "reason": p.reason}
         for p in picks
