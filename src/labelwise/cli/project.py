@@ -277,6 +277,14 @@ def embed_cmd(
         "--precision",
         help="MiniLM only: mixed (int8 where vectors stay within 1e-3 cosine; faster) or fp32.",
     ),
+    shards: int = typer.Option(
+        None,
+        "--shards",
+        help="Store the features as N Parquet shards (id + float32 feature columns) in "
+        "PROJECT/artifacts, written one shard at a time, for 'select --engine local|ray' "
+        "on pools beyond one process.",
+        show_default=False,
+    ),
 ) -> None:
     """Compute features for every sample (columns, MiniLM or TF-IDF, EfficientNet or pixels).
 
@@ -285,6 +293,8 @@ def embed_cmd(
     bar with the rate.
 
     Example: [cyan]labelwise embed tickets[/]
+
+    Example: [cyan]labelwise embed tickets --shards 16[/] (then select --engine ray)
     """
     from labelwise.embed import compute_features
 
@@ -296,11 +306,12 @@ def embed_cmd(
             set_total(total)
 
         art = compute_features(
-            p, method=method, progress=advance, on_start=start, precision=precision
+            p, method=method, progress=advance, on_start=start, precision=precision, shards=shards
         )
+    sharded = f" in {art.info['shards']} Parquet shards" if art.info.get("shards") else ""
     out.print(
         f"features v{art.version}: {art.info['n_samples']} x {art.info['dim']} "
-        f"({art.info['method']}) -> {art.path}",
+        f"({art.info['method']}){sharded} -> {art.path}",
         highlight=False,
     )
 
@@ -475,6 +486,22 @@ def select_cmd(
         "max|min|skip, selector top_k|k_center_greedy|weighted|class_balance, "
         "cost_lambda, strengths, target, n_candidates, band).",
     ),
+    engine: str = typer.Option(
+        None,
+        "--engine",
+        help="local or ray: score the sharded features ('embed --shards N') shard by shard, "
+        'in this process or on a Ray cluster (ray needs pip install "labelwise[ray]"); '
+        "the same picks as a plain select (ties to the smaller sample id). Runs margin, "
+        "entropy, least_confidence, ratio, variance, k_center_greedy (distributed core-set, "
+        "within 4x) and auto for batches under 50.",
+        show_default=False,
+    ),
+    address: str = typer.Option(
+        None,
+        "--address",
+        help="With --engine ray: the cluster address (e.g. ray://head:10001 or auto); "
+        "without it a local cluster with this machine's cores.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the batch as JSON."),
 ) -> None:
     """Select the next batch to label and store it with each pick's scores and reason.
@@ -498,6 +525,9 @@ def select_cmd(
 
     Example: [cyan]labelwise select street --strategy detection_min_confidence
     --predictions yolo_preds/ --param empty=skip[/]
+
+    Example: [cyan]labelwise select tickets --strategy margin --batch 1000 --engine ray[/]
+    (after 'labelwise embed tickets --shards 16'; progress: rows/s, shards, time left)
     """
     from labelwise._validation import check_writable
     from labelwise.io._formats import TABLE_FORMATS
@@ -524,8 +554,98 @@ def select_cmd(
         raise usage_error(f"--batch must be at least 1, got {batch}.")
     if not 0.0 <= random_share <= 1.0:
         raise usage_error(f"--random-share must be within [0, 1], got {random_share}.")
-    strategy_params = _strategy_params(param or [], select_batch)
-    r = select_batch(
+    if address is not None and engine != "ray":
+        raise usage_error("--address needs --engine ray.")
+    if engine is not None:
+        r = _select_on_shards(
+            project,
+            engine,
+            address,
+            strategy,
+            batch,
+            out_file,
+            force,
+            with_content,
+            as_json,
+            seed,
+            {
+                "--n-per-video": n_per_video,
+                "--proportion": proportion,
+                "--random-share": random_share or None,
+                "--proba": proba_file,
+                "--predictions": predictions_path,
+                "--param": param or None,
+            },
+        )
+    else:
+        strategy_params = _strategy_params(param or [], select_batch)
+        r = _select_plain(
+            project,
+            strategy,
+            batch,
+            out_file,
+            seed,
+            random_share,
+            force,
+            with_content,
+            proba_file,
+            n_per_video,
+            proportion,
+            predictions_path,
+            strategy_params,
+        )
+    _print_batch(r, strategy, as_json)
+
+
+def _select_on_shards(
+    project, engine, address, strategy, batch, out_file, force, with_content, as_json, seed, others
+):
+    """Run select --engine: the sharded features scored shard by shard, with progress."""
+    from labelwise.cli.score import _Bar
+    from labelwise.loop._sharded import select_sharded
+
+    given = [flag for flag, value in others.items() if value is not None]
+    if given:
+        raise usage_error(
+            f"--engine cannot be combined with {', '.join(given)}; select on sharded "
+            "features takes --strategy, --batch, --seed, --out, --force and --with-content."
+        )
+    bar = _Bar(enabled=not as_json)
+    try:
+        return select_sharded(
+            _open(project),
+            engine=engine,
+            strategy=strategy,
+            batch_size=batch,
+            address=address,
+            out=out_file,
+            force=force,
+            with_content=with_content,
+            progress=bar,
+            random_state=seed,
+        )
+    finally:
+        bar.stop()
+
+
+def _select_plain(
+    project,
+    strategy,
+    batch,
+    out_file,
+    seed,
+    random_share,
+    force,
+    with_content,
+    proba_file,
+    n_per_video,
+    proportion,
+    predictions_path,
+    strategy_params,
+):
+    from labelwise.loop._project import select_batch
+
+    return select_batch(
         _open(project),
         strategy=strategy,
         batch_size=batch,
@@ -540,6 +660,9 @@ def select_cmd(
         predictions=predictions_path,
         **strategy_params,
     )
+
+
+def _print_batch(r, strategy: str, as_json: bool) -> None:
     if as_json:
         typer.echo(
             json.dumps(

@@ -307,7 +307,8 @@ def run_pipeline(cfg: Pipeline, *, echo: Callable[[str], None] = print) -> dict:
             st = status(p)
         feats = p.latest_artifact("features")
         if feats is None or feats.info.get("n_samples") != st["n_samples"]:
-            art = compute_features(p, method=cfg.features.method)
+            shards = None if feats is None else feats.info.get("shards")  # keep them sharded
+            art = compute_features(p, method=cfg.features.method, shards=shards)
             echo(f"features v{art.version}: {art.info['n_samples']} x {art.info['dim']}")
     except Exception:
         if undo is not None:

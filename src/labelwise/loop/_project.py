@@ -473,26 +473,68 @@ def select_batch(
     else:  # the whole batch is the random arm
         sel, picks, strategy_name, cold = None, [], RANDOM_ARM, False
     picks = picks + _arm_picks(arm, len(picks), random_share)
-    pick_sids = [int(ids[p.index]) for p in picks]
+    return store_round(
+        project,
+        picks,
+        [int(ids[p.index]) for p in picks],
+        first=next(iter(sel.criteria), None) if sel is not None else None,
+        n_round=n_round,
+        strategy_name=strategy_name,
+        art=art,
+        batch_size=batch_size,
+        n_labeled=len(labels),
+        cold=cold,
+        ext=ext,
+        pred=pred,
+        n_arm=int(arm.size),
+        with_content=with_content,
+        out=out,
+    )
+
+
+def store_round(
+    project: Project,
+    picks: list,
+    pick_sids: list[int],
+    *,
+    first: str | None,
+    n_round: int,
+    strategy_name: str,
+    art,
+    batch_size: int,
+    n_labeled: int,
+    cold: bool,
+    ext=None,
+    pred=None,
+    n_arm: int = 0,
+    with_content: bool | None = None,
+    out=None,
+) -> BatchResult:
+    """Store a selected batch as round ``n_round`` (one transaction) and write ``out``.
+
+    ``picks`` have ``position``, ``raw``, ``normalized`` and ``reason``; ``pick_sids``
+    their sample ids; ``first`` names the criterion whose raw value is a pick's
+    ``score``. Refuses if another select took some of the picks or the round number
+    meanwhile. Shared by :func:`select_batch` and the sharded select.
+    """
     with project.session() as s:  # uids of the picks only, not of the whole pool
         uid_of = dict(
             s.execute(select(Sample.id, Sample.uid).where(Sample.id.in_(pick_sids))).all()
         )
     version = None if art is None else art.version
-    first = next(iter(sel.criteria), None) if sel is not None else None
     rows = []
-    for p in picks:
+    for p, sid in zip(picks, pick_sids, strict=True):
         score = p.raw.get(first) if first else next(iter(p.raw.values()), None)
         rows.append(
             {
-                "id": uid_of[int(ids[p.index])],
+                "id": uid_of[sid],
                 "score": score,
                 "reason": p.reason,
                 "strategy": RANDOM_ARM if isinstance(p, _ArmPick) else strategy_name,
                 "round": n_round,
                 "model_version": version,
                 "position": p.position,
-                "_sid": int(ids[p.index]),
+                "_sid": sid,
                 "_pick": p,
             }
         )
@@ -514,7 +556,7 @@ def select_batch(
             strategy=strategy_name,
             model_version=version,
             batch_size=batch_size,
-            n_labeled=len(labels),
+            n_labeled=n_labeled,
             note=COLD_START_NOTE
             if cold
             else ext.note()
@@ -553,7 +595,7 @@ def select_batch(
                     "strategy": strategy_name,
                     "n": len(rows),
                     "cold_start": cold,
-                    "random_arm": int(arm.size),
+                    "random_arm": n_arm,
                     **({} if ext is None else {"external": ext.describe()}),
                     **({} if pred is None else {"predictions": pred.describe()}),
                 },
