@@ -25,13 +25,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import numpy as np
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, select, update
 
 from labelwise.errors import ConflictError, DataFileError, InvalidInputError, NotFoundError
 from labelwise.io._objects import check_label, dumps_label, is_object_task
-from labelwise.store import Project, advisory_lock, transaction
+from labelwise.store import Project, advisory_lock, retry_on_disconnect, transaction
+from labelwise.store._db import refresh_planner_stats
 from labelwise.store._models import (
     Assignment,
     ClassRow,
@@ -72,6 +74,8 @@ LAPSED = ("released", "expired")
 """Assignments that ended without a label or a refusal: the work went back to the queue."""
 REVIEWABLE = ("accepted", "overlap")
 """Label statuses a reviewer decides on; a withdrawn or superseded label is not one."""
+ANALYZE_AFTER = 500
+"""Queueing this many assignments at once refreshes PostgreSQL's planner statistics."""
 
 
 @dataclass
@@ -242,6 +246,8 @@ def enqueue(project: Project, *, actor: str | None = None) -> int:
             s.execute(insert(Assignment), rows[start : start + _CHUNK])
         if rows:
             s.add(Event(kind="queue.enqueue", actor=actor, payload={"n": len(rows)}))
+    if len(rows) >= ANALYZE_AFTER:  # the claim's plan depends on how much is queued
+        refresh_planner_stats(project.engine, Assignment.__tablename__)
     return len(rows)
 
 
@@ -424,10 +430,13 @@ def _claim(c, user: str, settings: QueueSettings, at: datetime, lease_minutes: f
             },
         ).one()
     params = {"user": user}
-    pick = c.execute(_PICK[c.dialect.name == "postgresql"], params).first()
+    postgresql = c.dialect.name == "postgresql"
     # work held by someone else past its lease is free again (gold is per person: never)
     cutoff = _cutoff(lease_minutes, at)
-    stale = c.execute(_STALE[c.dialect.name == "postgresql"], {**params, "cutoff": cutoff}).first()
+    stale = c.execute(_STALE[postgresql], {**params, "cutoff": cutoff}).first()
+    if stale is None and postgresql:  # the usual case: pick, take and read in one statement
+        return c.execute(_CLAIM, {"user": user, "who": user, "stamp": stamp}).first()
+    pick = c.execute(_PICK[postgresql], params).first()
     # queue order: (priority, id), whichever of the two comes first
     if stale is not None and (pick is None or tuple(stale) < tuple(pick)):
         return _take_over(c, stale.id, user, stamp, cutoff, lease_minutes)
@@ -579,6 +588,10 @@ def next_item(
     """
     at = _moment(now)
     check_lease(lease_minutes)
+    return retry_on_disconnect(lambda: _next_item(project, user, lease_minutes, at))
+
+
+def _next_item(project: Project, user: str, lease_minutes: float, at: datetime) -> dict | None:
     for attempt in range(2):
         with transaction(project.session, durable=False) as s:
             c = s.connection()
@@ -628,7 +641,7 @@ def _item(c, a, task: str) -> dict:
         hint = None
     return {
         "assignment": {"id": a.id, "kind": a.kind, "note": a.note, "round": a.round},
-        "sample": _sample(c, a.sample_id),
+        "sample": _sample(c, a.sample_id, _joined_sample(a)),
         "suggestion": hint,
         "classes": classes,
         "task": task,
@@ -651,15 +664,45 @@ _SAMPLE_ROW = select(
 ).where(_SAMPLE.c.id == bindparam("id"))
 
 
+_JOINED = "smp_"  # the sample's columns in a claim row
+_PICKED = _PICK[True].cte("picked")
+_TAKEN = (
+    update(_A)
+    .where(_A.c.id == _PICKED.c.id, _A.c.status == "queued")
+    .values(annotator=bindparam("who"), status="assigned", assigned_at=bindparam("stamp"))
+    .returning(*_ITEM)
+    .cte("taken")
+)
+#: PostgreSQL: the first queued item ``user`` may have, taken and read with its sample in
+#: one statement (one round trip); a row another claimer holds is skipped, not waited for
+_CLAIM = select(
+    *(_TAKEN.c[col.name] for col in _ITEM),
+    *(col.label(f"{_JOINED}{col.name}") for col in _SAMPLE_ROW.selected_columns),
+).join_from(_TAKEN, _SAMPLE, _SAMPLE.c.id == _TAKEN.c.sample_id)
+
+
 def sample_payload(project: Project, sample_id: int) -> dict:
     """A sample as the web app shows it, with neighbouring video frames when it has them."""
     with project.engine.connect() as c, c.begin():
         return _sample(c, sample_id)
 
 
-def _sample(c, sample_id: int) -> dict:
-    """:func:`sample_payload` read on the connection ``c`` (inside its transaction)."""
-    smp = c.execute(_SAMPLE_ROW, {"id": sample_id}).first()
+def _joined_sample(a) -> SimpleNamespace | None:
+    """The sample read with a claim row (:data:`_CLAIM`); None for any other row."""
+    m = getattr(a, "_mapping", None)
+    if m is None or f"{_JOINED}id" not in m:
+        return None
+    n = len(_JOINED)
+    return SimpleNamespace(**{k[n:]: v for k, v in m.items() if k.startswith(_JOINED)})
+
+
+def _sample(c, sample_id: int, smp=None) -> dict:
+    """:func:`sample_payload` read on the connection ``c`` (inside its transaction).
+
+    ``smp``: the sample's row (:data:`_SAMPLE_ROW`'s columns), when already read.
+    """
+    if smp is None:
+        smp = c.execute(_SAMPLE_ROW, {"id": sample_id}).first()
     if smp is None:
         raise NotFoundError(f"no sample with database id {sample_id}.")
     meta = smp.meta or {}
@@ -758,6 +801,10 @@ _OWNED = {
 _CLASS_ACTIVE = select(ClassRow.__table__.c.id).where(
     ClassRow.__table__.c.name == bindparam("name"), ClassRow.__table__.c.status == "active"
 )
+#: the project's task, and whether the class given is an active one
+_TASK_AND_CLASS = select(
+    ProjectRow.__table__.c.task, exists(_CLASS_ACTIVE).label("class_ok")
+).limit(1)
 #: two people finishing the same overlap sample take turns (PostgreSQL; on SQLite the
 #: write lock already does)
 _LOCK_SAMPLE = (
@@ -767,8 +814,16 @@ _CURRENT = select(_LABEL.c.id).where(
     _LABEL.c.sample_id == bindparam("id"), _LABEL.c.status == "accepted"
 )
 _SUPERSEDE = update(_LABEL).where(_LABEL.c.id == bindparam("lid")).values(status="superseded")
-_DONE = (
-    update(_A).where(_A.c.id == bindparam("aid")).values(status="done", done_at=bindparam("stamp"))
+_STAMP = bindparam("stamp", type_=_A.c.assigned_at.type)
+#: the assignment is done, and the lease on the rest of its holder's work starts again
+_DONE_AND_RENEW = (
+    update(_A)
+    .where(_A.c.annotator == bindparam("who"), _A.c.status == "assigned")
+    .values(
+        status=case((_A.c.id == bindparam("aid"), "done"), else_=_A.c.status),
+        done_at=case((_A.c.id == bindparam("aid"), _STAMP), else_=_A.c.done_at),
+        assigned_at=case((_A.c.id == bindparam("aid"), _A.c.assigned_at), else_=_STAMP),
+    )
 )
 
 
@@ -806,10 +861,17 @@ def submit(
     if duration is not None and (not math.isfinite(duration) or duration < 0):
         raise InvalidInputError(f"duration must be a number of seconds >= 0, got {duration}.")
     stamp = _moment(now)
+    return retry_on_disconnect(
+        lambda: _submit(project, user, assignment_id, label, unsure, comment, duration, stamp)
+    )
+
+
+def _submit(project, user, assignment_id, label, unsure, comment, duration, stamp) -> dict:
     with transaction(project.session) as s:
         c = s.connection()
         postgresql = c.dialect.name == "postgresql"
-        task = c.execute(_PROJECT_INFO).one().task
+        name = label.strip() if isinstance(label, str) else ""
+        task, class_ok = c.execute(_TASK_AND_CLASS, {"name": name}).one()
         objects = is_object_task(task)
         if objects:
             if not isinstance(label, dict | str) or (
@@ -830,7 +892,7 @@ def submit(
         )
         if objects:
             label = _object_value(c, label, a.sample_id, set(c.execute(_CLASSES).scalars()))
-        elif c.execute(_CLASS_ACTIVE, {"name": label}).first() is None:
+        elif not class_ok:
             active = c.execute(_CLASSES).scalars()
             raise InvalidInputError(
                 f"{label!r} is not an active class ({', '.join(sorted(active))})."
@@ -863,8 +925,7 @@ def submit(
                 "review_status": None if status == "gold" else "pending",
             },
         ).scalar_one()
-        c.execute(_DONE, {"aid": a.id, "stamp": stamp})
-        _renew(c, user, stamp)
+        c.execute(_DONE_AND_RENEW, {"aid": a.id, "who": user, "stamp": stamp})
         c.execute(
             _ADD_EVENT,
             {

@@ -15,7 +15,8 @@ from datetime import timedelta
 from sqlalchemy import bindparam, delete, select
 
 from labelwise.errors import AuthError, ConflictError, InvalidInputError, NotFoundError
-from labelwise.store import Project, transaction
+from labelwise.store import Project, retry_on_disconnect, transaction
+from labelwise.store._db import single_read
 from labelwise.store._models import Event, User, WebSession, now
 
 __all__ = [
@@ -198,8 +199,13 @@ def session_user(project: Project, token: str | None) -> SessionInfo:
     """The session of a cookie token, or :class:`AuthError` when there is none."""
     if not token:
         raise AuthError("log in first.")
-    with project.engine.connect() as c:  # every request asks: one Core statement
-        row = c.execute(_SESSION_USER, {"digest": _digest(token)}).first()
+    digest = _digest(token)
+
+    def read():
+        with single_read(project.engine) as c:  # every request asks: one Core statement
+            return c.execute(_SESSION_USER, {"digest": digest}).first()
+
+    row = retry_on_disconnect(read)
     if row is None or not row.active or row.expires_at < now():
         raise AuthError("your session has ended; log in again.")
     return SessionInfo(row.id, row.name, row.role, row.csrf)

@@ -5,6 +5,7 @@ from labelwise.store._db import (
     current_revision,
     make_engine,
     migrate,
+    retry_on_disconnect,
     transaction,
 )
 from labelwise.store._project import Project, ProjectError, atomic_write, sha256_of
@@ -17,6 +18,7 @@ __all__ = [
     "current_revision",
     "make_engine",
     "migrate",
+    "retry_on_disconnect",
     "sha256_of",
     "transaction",
 ]

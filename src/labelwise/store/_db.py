@@ -35,10 +35,13 @@ import json
 import math
 import os
 import threading
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, exc, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +51,9 @@ __all__ = [
     "current_revision",
     "transaction",
     "advisory_lock",
+    "refresh_planner_stats",
+    "retry_on_disconnect",
+    "single_read",
     "MIGRATIONS",
     "sqlite_files",
     "world_readable",
@@ -59,6 +65,17 @@ _WRITE = "labelwise_write"  # execution option: this transaction will write
 _LAZY = "labelwise_lazy"  # execution option: this write need not wait for the disk
 _ALEMBIC = threading.Lock()  # Alembic's command API keeps module-level state
 _HEAD: list[str] = []
+_AT_COMMIT = "labelwise_at_commit"  # set on an error raised by a transaction's COMMIT
+T = TypeVar("T")
+#: PostgreSQL pool, per process: enough connections for the requests one ``serve``
+#: worker runs at once (a connection opened past it is closed again on return, and a
+#: new server backend costs milliseconds of CPU each time)
+POOL_SIZE = 20
+POOL_OVERFLOW = 10
+#: replace a PostgreSQL connection this old at checkout (firewalls drop idle ones)
+POOL_RECYCLE_S = 1800
+#: check a PostgreSQL connection at checkout when it sat idle this long
+IDLE_PING_S = 10.0
 
 
 def _json_default(o):
@@ -176,7 +193,88 @@ def make_engine(url: str, *, process_lock: bool = False) -> Engine:
         if process_lock and files:
             engine.info_process_lock = _FileLock(files[0])  # type: ignore[attr-defined]
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=json_dumps)
+    engine = create_engine(
+        url,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_S,
+        json_serializer=json_dumps,
+    )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection at checkout only when it sat idle for ``IDLE_PING_S``.
+
+    ``pool_pre_ping`` would spend a round trip on every checkout; a connection handed
+    back a moment ago is almost surely alive, and when it is not (the server restarted
+    under load) the hot path retries once (:func:`retry_on_disconnect`). A dead idle
+    connection is replaced here, before anyone uses it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record) -> None:
+        if record is not None:
+            record.info["labelwise_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("labelwise_idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return  # new, or back in the pool a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as e:
+            if not engine.dialect.is_disconnect(e, dbapi_conn, None):
+                raise
+            alive = False
+        if not alive:  # the pool throws it away and checks out another
+            raise exc.DisconnectionError("the pooled connection was closed by the server")
+
+
+def refresh_planner_stats(engine: Engine, table: str) -> None:
+    """Bring PostgreSQL's planner statistics of ``table`` up to date (``ANALYZE``).
+
+    After a bulk insert into a table the planner still believes nearly empty, its
+    plans can be ruinous until autovacuum gets round to it (a minute or more): the
+    claim query sorted the whole queue on every call. ``ANALYZE`` reads a bounded
+    sample of rows (tens of milliseconds). SQLite: nothing to do.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'ANALYZE "{table}"')
+        conn.commit()
+
+
+@contextmanager
+def single_read(engine: Engine):
+    """A connection for one read statement, which sees one snapshot by itself.
+
+    On PostgreSQL it runs in autocommit: one round trip, where a transaction would add
+    a ``BEGIN`` and a ``ROLLBACK``.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+def retry_on_disconnect(work: Callable[[], T]) -> T:
+    """Run ``work``; run it once more when the server connection was lost in it.
+
+    For work whose every write is one :func:`transaction`: a transaction that lost its
+    connection before its commit was rolled back by the server, so running it again
+    neither loses nor repeats anything. A loss *during* the commit leaves the outcome
+    unknown: that error is raised, never retried (see :func:`transaction`).
+    """
+    try:
+        return work()
+    except exc.DBAPIError as e:
+        if not e.connection_invalidated or getattr(e, _AT_COMMIT, False):
+            raise
+    return work()
 
 
 class _FileLock:
@@ -292,7 +390,11 @@ def transaction(factory: sessionmaker, *, durable: bool = True):
                 if not durable and conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield session
-                session.commit()
+                try:
+                    session.commit()
+                except exc.DBAPIError as e:
+                    setattr(e, _AT_COMMIT, True)  # its outcome is unknown: never retried
+                    raise
             except BaseException:
                 session.rollback()
                 raise
