@@ -1,7 +1,6 @@
 """--engine ray gives exactly what --engine local gives, even when a worker dies mid-run.
 
-One local Ray cluster (2 CPUs) serves the whole module and is shut down afterwards. Without
-Ray installed these tests fail, saying so; deselect them with -m 'not ray'.
+The module's Ray cluster is the ``ray_cluster`` fixture of conftest.py.
 """
 
 import os
@@ -14,22 +13,6 @@ from labelwise.scale import score_shards
 from labelwise.strategies import UNCERTAINTY_SCORERS
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    try:
-        import ray
-    except ImportError:
-        pytest.fail(
-            'ray is not installed: pip install -e ".[ray]", or deselect these tests with '
-            "-m 'not ray'.",
-            pytrace=False,
-        )
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,7 @@
 """select --engine ray on a project's sharded features gives the plain select's picks.
 
-One local Ray cluster (2 CPUs) serves the whole module and is shut down afterwards. Without
-Ray installed these tests fail, saying so; deselect them with -m 'not ray'.
+The module's Ray cluster is the ``ray_cluster`` fixture of conftest.py.
 """
-
-import os
 
 import pytest
 from _project_pool import build_project, copy_to
@@ -13,22 +10,6 @@ from labelwise.loop._project import select_batch
 from labelwise.loop._sharded import select_sharded
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    try:
-        import ray
-    except ImportError:
-        pytest.fail(
-            'ray is not installed: pip install -e ".[ray]", or deselect these tests with '
-            "-m 'not ray'.",
-            pytrace=False,
-        )
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -372,18 +372,9 @@ def select_batch(
         X, ids, _ = load_features(project)
     if meta_names:
         strat = strat.with_params(metadata=sample_metadata(project, ids, meta_names))
-    all_labels = project.current_labels()
-    reserved = eval_ids(project)
-    # what models and strategies may see: not the evaluation set, not retired classes
-    labels, _ = _split_retired(project, training_labels(project, reserved, all_labels))
-    with project.session() as s:
-        pending = set(s.scalars(select(SelectionRow.sample_id)))
-        n_round = (s.scalar(select(func.max(Round.number))) or 0) + 1
-        off_pool = off_pool_ids(s)
+    labels, taken_ids, n_round = selection_state(project)
     labeled_pos = np.flatnonzero(np.isin(ids, np.fromiter(labels, dtype=np.int64)))
-    taken = np.isin(
-        ids, np.fromiter(pending | set(all_labels) | reserved | off_pool, dtype=np.int64)
-    )
+    taken = np.isin(ids, taken_ids)
     cand = np.flatnonzero(~taken)
     if cand.size == 0:
         raise InvalidInputError(
@@ -490,6 +481,24 @@ def select_batch(
         with_content=with_content,
         out=out,
     )
+
+
+def selection_state(project: Project) -> tuple[dict, np.ndarray, int]:
+    """What a new round starts from: ``(labels, taken ids, round number)``.
+
+    ``labels`` are the labels models and strategies may see (not the evaluation set,
+    not retired classes); taken are the ids no round may pick: labeled, reserved for
+    the evaluation set, already in a round, or off the pool.
+    """
+    all_labels = project.current_labels()
+    reserved = eval_ids(project)
+    labels, _ = _split_retired(project, training_labels(project, reserved, all_labels))
+    with project.session() as s:
+        pending = set(s.scalars(select(SelectionRow.sample_id)))
+        n_round = (s.scalar(select(func.max(Round.number))) or 0) + 1
+        off_pool = off_pool_ids(s)
+    taken = np.fromiter(pending | set(all_labels) | reserved | off_pool, dtype=np.int64)
+    return labels, taken, n_round
 
 
 def store_round(

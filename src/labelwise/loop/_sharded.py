@@ -33,25 +33,21 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from sqlalchemy import func, select
 
 from labelwise._validation import check_batch_size, check_writable
 from labelwise.errors import InvalidInputError
 from labelwise.io._formats import TABLE_FORMATS
-from labelwise.loop._evalset import eval_ids, training_labels
 from labelwise.loop._loop import COLD_START_NOTE
 from labelwise.loop._project import (
     BatchResult,
     _load_model,
-    _split_retired,
     check_no_open_round,
-    off_pool_ids,
     select_batch,
+    selection_state,
     store_round,
 )
 from labelwise.models._sklearn import model_method
 from labelwise.store import Project
-from labelwise.store._models import Round, SelectionRow
 from labelwise.strategies._auto import AUTO_PARTS, BADGE_FROM, TOP_FACTOR
 from labelwise.strategies._registry import UNCERTAINTY_SCORERS, Pick, _num, _pct
 
@@ -149,14 +145,7 @@ def select_sharded(
         check_no_open_round(project)
     if out is not None:  # before the round is stored, not after
         check_writable(out, flag="out", suffixes=tuple(TABLE_FORMATS))
-    all_labels = project.current_labels()
-    reserved = eval_ids(project)
-    labels, _ = _split_retired(project, training_labels(project, reserved, all_labels))
-    with project.session() as s:
-        pending = set(s.scalars(select(SelectionRow.sample_id)))
-        n_round = (s.scalar(select(func.max(Round.number))) or 0) + 1
-        off_pool = off_pool_ids(s)
-    exclude = np.fromiter(pending | set(all_labels) | reserved | off_pool, dtype=np.int64)
+    labels, exclude, n_round = selection_state(project)
     shards = open_shards(paths, id_column="id")
     model, art = _load_model(project)  # k-center too: the round records its version
     cold = scorer in UNCERTAINTY_SCORERS and model is None

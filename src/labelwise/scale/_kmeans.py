@@ -54,6 +54,7 @@ Scalable k-means++. PVLDB 5(7).
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -174,16 +175,24 @@ def _nearest_members(ids, labels, d2, k):
     return pos
 
 
-class _Seed:
+class _ShardPass(ABC):
+    """A function of one shard path run on one BLAS thread (the same sums on both engines)."""
+
+    def __call__(self, path: str) -> dict:
+        with _one_blas_thread():
+            return self._run(path)
+
+    @abstractmethod
+    def _run(self, path: str) -> dict:
+        """The pass's result for one shard."""
+
+
+class _Seed(_ShardPass):
     """One shard's k-means++ seeds weighted by the rows nearest each, and its moments."""
 
     def __init__(self, *, k, seed, index, id_column, feature_columns):
         self.k, self.seed, self.index = k, seed, dict(index)
         self.id_column, self.feature_columns = id_column, list(feature_columns)
-
-    def __call__(self, path: str) -> dict:
-        with _one_blas_thread():
-            return self._run(path)
 
     def _run(self, path: str) -> dict:
         from sklearn.cluster import kmeans_plusplus
@@ -211,16 +220,12 @@ class _Seed:
         }
 
 
-class _Lloyd:
+class _Lloyd(_ShardPass):
     """One shard's Lloyd statistics for the given centres (and its farthest rows if asked)."""
 
     def __init__(self, *, centres, far, id_column, feature_columns):
         self.centres, self.far = centres, far
         self.id_column, self.feature_columns = id_column, list(feature_columns)
-
-    def __call__(self, path: str) -> dict:
-        with _one_blas_thread():
-            return self._run(path)
 
     def _run(self, path: str) -> dict:
         ids, X = _read(path, self.id_column, self.feature_columns)
@@ -248,16 +253,12 @@ class _Lloyd:
         return out
 
 
-class _Members:
+class _Members(_ShardPass):
     """One shard's ``quota[c]`` members nearest centre ``c``, for every centre with a quota."""
 
     def __init__(self, *, centres, quota, id_column, feature_columns):
         self.centres, self.quota = centres, quota
         self.id_column, self.feature_columns = id_column, list(feature_columns)
-
-    def __call__(self, path: str) -> dict:
-        with _one_blas_thread():
-            return self._run(path)
 
     def _run(self, path: str) -> dict:
         ids, X = _read(path, self.id_column, self.feature_columns)
