@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def big_pool(tmp_path_factory):
     folder = tmp_path_factory.mktemp("big")
-    write_pool(folder, n_rows=1_000_000, n_shards=8, ties=True)
+    write_pool(folder, n_rows=3_000_000, n_shards=12, ties=True)
     return folder
 
 
@@ -27,7 +27,7 @@ def test_ray_top_k_equals_local_exactly(ray_cluster, big_pool, name):
     kw = dict(strategy=name, batch_size=1_000, proba_prefix="p_")
     local = score_shards(big_pool / "*.parquet", engine="local", **kw)
     remote = score_shards(big_pool / "*.parquet", engine="ray", **kw)
-    assert remote.n_rows == local.n_rows == 1_000_000
+    assert remote.n_rows == local.n_rows == 3_000_000
     np.testing.assert_array_equal(remote.ids, local.ids)
     np.testing.assert_array_equal(remote.scores, local.scores)
 
