@@ -1,30 +1,68 @@
-"""Benchmark of ``labelwise.monitor``: detection power against shift size, false alarms, speed.
+"""Benchmark of ``labelwise.monitor`` next to Evidently and alibi-detect, same data, same run.
 
-Prints one JSON object:
+Every detector runs in a process of its own (``benchmarks/peers/worker.py``) on the
+same ``.npy`` files: labelwise and the scipy baseline in this interpreter, the peers in
+their virtualenvs (``bash benchmarks/peers/setup.sh`` builds them from exact pins:
+evidently 0.7.23 needs pandas < 3, alibi-detect 0.13.0 numpy 1.26; neither is a
+dependency of labelwise). A peer whose virtualenv is absent is reported as such and the
+rest still runs.
+
+Detectors, at their defaults:
+
+- ``labelwise_features``: per-feature KS (one vectorised pass over all columns) +
+  Benjamini–Hochberg, drift when the smallest adjusted p <= 0.05;
+- ``labelwise_verdict``: the whole ``detect_drift`` (features, classifier two-sample
+  test, outliers; BH over the families);
+- ``scipy_ks_bonferroni``: ``scipy.stats.ks_2samp`` per column, Bonferroni;
+- ``evidently``: ``Report([DataDriftPreset()])``, its dataset-drift rule (a share of
+  drifted columns >= 0.5; per column a Wasserstein distance > 0.1 of the reference's
+  spread when the reference has more than 1,000 rows); ``evidently_any_column`` (any
+  column drifted) comes from the same run;
+- ``alibi_ksdrift``: ``KSDrift(x_ref, p_val=0.05)`` (Bonferroni); extra row
+  ``alibi_ksdrift_fdr`` (``correction="fdr"``).
+
+Measured (JSON on stdout; ``--out FILE`` writes it too, only once the run completes):
 
 - ``power``: per mean shift (in standard deviations, on 3 of 20 features) the share of
-  ``--repeats`` batches of 500 rows whose verdict is drift (shift 0: the false-alarm
-  rate), for labelwise's per-feature tests (KS + Benjamini–Hochberg), its whole
-  verdict, and the peers that import here;
-- ``seconds_per_10k_batch``: the full verdict on a 10,000 x 20 batch (reference 10,000);
-- ``seconds_100k_x_50``: the full verdict on a 100,000 x 50 batch (reference 20,000),
-  and the per-feature data-drift part alone, next to the peers' data-drift tests.
+  batches of 500 rows against a reference of 5,000 whose verdict is drift; shift 0 is
+  the false-alarm rate over ``--null-repeats`` i.i.d. batches, the others use
+  ``--repeats``;
+- ``seconds_per_10k_batch``: a 10,000 x 20 batch against a 10,000-row reference;
+- ``seconds_100k_x_50``: a 100,000 x 50 batch against 20,000 reference rows, median of
+  ``--timing-runs`` warm runs, with ``peak_rss_growth_mb`` and ``tracemalloc_peak_mb``;
+- ``ratios_100k_x_50``: each detector's seconds over labelwise's per-feature tests;
+  ``cpu_seconds_100k_x_50`` and ``cpu_ratios_100k_x_50`` the same in CPU seconds of the
+  worker process, which a busy machine disturbs less than wall time;
+- ``load_average`` before and after (the machine may be shared: rerun it idle).
 
-Peers: Evidently (``DataDriftPreset``) when it imports; alibi-detect is not installed
-(its wheel pins numpy 1.26 and would downgrade the project's numpy). A scipy-only
-baseline (KS per feature with Bonferroni, what alibi-detect's ``KSDrift`` computes) stands
-in for it.
-
-Run: ``python benchmarks/bench_monitor.py [--repeats 20]`` (about a minute on 2 cores).
+Run: ``python benchmarks/bench_monitor.py --out benchmarks/results/monitor.json``
+(defaults: 20 repeats, 100 null batches, 3 timing runs: about 14 minutes on 2 busy
+cores, Evidently's 2 s per 500-row report most of it). A quick check, about 4 minutes:
+``--repeats 2 --null-repeats 4 --timing-runs 1``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
+from _common import emit, log
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "peers" / "worker.py"
+SHIFTS = (0.0, 0.1, 0.2, 0.3, 0.5)
+OURS = ("labelwise_features", "labelwise_verdict", "scipy_ks_bonferroni")
+PEERS = {  # detector -> its virtualenv
+    "evidently": HERE / "peers" / ".venv" / "evidently",
+    "alibi_ksdrift": HERE / "peers" / ".venv" / "alibi",
+    "alibi_ksdrift_fdr": HERE / "peers" / ".venv" / "alibi",
+}
 
 
 def _data(rng, n, d=20, shift=0.0, k=3):
@@ -33,97 +71,96 @@ def _data(rng, n, d=20, shift=0.0, k=3):
     return X
 
 
-def _scipy_ks_bonferroni(R, B, alpha=0.05) -> bool:
-    from scipy.stats import ks_2samp
+def _write_data(d: Path, repeats: int, null_repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    np.save(d / "ref.npy", _data(rng, 5000))
+    for s in SHIFTS:
+        n = null_repeats if s == 0 else repeats
+        np.save(d / f"shift_{s}.npy", np.stack([_data(rng, 500, shift=s) for _ in range(n)]))
+    np.save(d / "ref_10k.npy", _data(rng, 10_000))
+    np.save(d / "batch_10k.npy", _data(rng, 10_000, shift=0.1))
+    np.save(d / "ref_100k.npy", _data(rng, 20_000, d=50))
+    np.save(d / "batch_100k.npy", _data(rng, 100_000, d=50, shift=0.05))
 
-    p = [ks_2samp(R[:, j], B[:, j]).pvalue for j in range(R.shape[1])]
-    return min(p) <= alpha / len(p)
 
-
-def _evidently():
-    try:
-        import pandas as pd
-        from evidently import Report
-        from evidently.presets import DataDriftPreset
-    except Exception as e:  # any import failure: the peer is reported as missing
-        return None, f"{type(e).__name__}: {e}"[:200]
-
-    def run(R, B) -> bool:
-        cols = [f"f{j}" for j in range(R.shape[1])]
-        snap = Report([DataDriftPreset()]).run(
-            pd.DataFrame(B, columns=cols), pd.DataFrame(R, columns=cols)
-        )
-        d = snap.dict()
-        for m in d["metrics"]:
-            v = m.get("value")
-            if isinstance(v, dict) and "share" in v:  # DriftedColumnsCount: share of drifted
-                return v["share"] >= 0.5  # Evidently's default dataset-drift rule
-        raise RuntimeError("no drifted-columns metric in the Evidently report")
-
-    return run, None
+def _run(python: str, detector: str, d: Path, timing_runs: int) -> dict:
+    log(f"{detector} ({python})", "monitor")
+    p = subprocess.run(
+        [python, str(WORKER), detector, str(d), "--timing-runs", str(timing_runs)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if p.returncode != 0:
+        return {"error": p.stderr.strip().splitlines()[-1][:300] if p.stderr.strip() else "?"}
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    from labelwise.monitor import bh_adjust, detect_drift, feature_tests
-
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=20, help="batches per shift > 0")
+    ap.add_argument("--null-repeats", type=int, default=100, help="i.i.d. batches (shift 0)")
+    ap.add_argument("--timing-runs", type=int, default=3)
+    ap.add_argument("--out", type=Path, help="also write the JSON here, once complete")
     args = ap.parse_args()
-    rng = np.random.default_rng(0)
-    ev, ev_missing = _evidently()
-    R = _data(rng, 5000)
-    power = {}
-    for shift in (0.0, 0.1, 0.2, 0.3, 0.5):
-        hits = {"labelwise_features": 0, "labelwise_verdict": 0, "scipy_ks_bonferroni": 0}
-        if ev:
-            hits["evidently"] = 0
-        for i in range(args.repeats):
-            B = _data(rng, 500, shift=shift)
-            adj = bh_adjust([t.p_value for t in feature_tests(R, B)])
-            hits["labelwise_features"] += bool(adj.min() <= 0.05)
-            hits["labelwise_verdict"] += detect_drift(R, B, random_state=i).drift
-            hits["scipy_ks_bonferroni"] += _scipy_ks_bonferroni(R, B)
-            if ev:
-                hits["evidently"] += ev(R, B)
-        power[str(shift)] = {k: v / args.repeats for k, v in hits.items()}
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    runs, peers = {}, {}
+    with tempfile.TemporaryDirectory(prefix="bench-monitor-") as tmp:
+        d = Path(tmp)
+        _write_data(d, args.repeats, args.null_repeats)
+        for det in OURS:
+            runs[det] = _run(sys.executable, det, d, args.timing_runs)
+        for det, venv in PEERS.items():
+            py = venv / "bin" / "python"
+            if not py.exists():
+                peers[det] = f"not installed: run bash benchmarks/peers/setup.sh ({venv})"
+                continue
+            runs[det] = _run(str(py), det, d, args.timing_runs)
+            peers[det] = (
+                f"error: {runs[det]['error']}" if "error" in runs[det] else runs[det]["version"]
+            )
 
-    R10, B10 = _data(rng, 10_000), _data(rng, 10_000, shift=0.1)
-    t0 = time.perf_counter()
-    detect_drift(R10, B10)
-    t10k = time.perf_counter() - t0
-
-    R100, B100 = _data(rng, 20_000, d=50), _data(rng, 100_000, d=50, shift=0.05)
-    timing = {}
-    t0 = time.perf_counter()
-    detect_drift(R100, B100)
-    timing["labelwise_verdict"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    feature_tests(R100, B100)
-    timing["labelwise_feature_tests"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _scipy_ks_bonferroni(R100, B100)
-    timing["scipy_ks_bonferroni"] = time.perf_counter() - t0
-    if ev:
-        t0 = time.perf_counter()
-        ev(R100, B100)
-        timing["evidently"] = time.perf_counter() - t0
-    print(
-        json.dumps(
-            {
-                "repeats": args.repeats,
-                "batch_rows": 500,
-                "reference_rows": 5000,
-                "shifted_features": "3 of 20",
-                "power": power,
-                "seconds_per_10k_batch": round(t10k, 3),
-                "seconds_100k_x_50": {k: round(v, 3) for k, v in timing.items()},
-                "evidently": "used" if ev else f"not importable: {ev_missing}",
-                "alibi_detect": "not installed: its wheel pins numpy 1.26 (would downgrade "
-                "the project's numpy); scipy_ks_bonferroni computes what its KSDrift does",
-            },
-            indent=1,
-        )
-    )
+    power: dict = {str(s): {} for s in SHIFTS}
+    for r in runs.values():
+        for name, by_shift in r.get("verdicts", {}).items():
+            for s, hits in by_shift.items():
+                power[s][name] = round(float(np.mean(hits)), 3)
+    ok = {k: r for k, r in runs.items() if "error" not in r}
+    t100 = {k: r["seconds_100k_x_50"]["median"] for k, r in ok.items()}
+    base = t100.get("labelwise_features")
+    cpu100 = {k: r["seconds_100k_x_50"]["cpu_median"] for k, r in ok.items()}
+    result = {
+        "setup": {
+            "power": "reference 5,000 x 20; batches of 500; mean shift on 3 of 20 features",
+            "repeats": args.repeats,
+            "null_repeats": args.null_repeats,
+            "seconds_per_10k_batch": "10,000 x 20 batch, 10,000-row reference",
+            "seconds_100k_x_50": "100,000 x 50 batch (shift 0.05 on 3), 20,000-row reference",
+            "timing_runs": args.timing_runs,
+            "cpus": os.cpu_count(),
+        },
+        "power": power,
+        "seconds_per_10k_batch": {k: r["seconds_per_10k_batch"]["median"] for k, r in ok.items()},
+        "seconds_100k_x_50": t100,
+        "ratios_100k_x_50": {k: round(v / base, 1) for k, v in t100.items()} if base else None,
+        "cpu_seconds_100k_x_50": cpu100,
+        "cpu_ratios_100k_x_50": (
+            {k: round(v / cpu100["labelwise_features"], 1) for k, v in cpu100.items()}
+            if "labelwise_features" in cpu100
+            else None
+        ),
+        "peak_rss_growth_mb_100k_x_50": {k: r["peak_rss_growth_mb"] for k, r in ok.items()},
+        "tracemalloc_peak_mb_100k_x_50": {k: r["tracemalloc_peak_mb"] for k, r in ok.items()},
+        "peers": peers,
+        "errors": {k: r["error"] for k, r in runs.items() if "error" in r},
+        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
+        "runs": {k: {n: v for n, v in r.items() if n != "verdicts"} for k, r in runs.items()},
+    }
+    emit(result)
+    if args.out and not result["errors"]:
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+        tmp.replace(args.out)
 
 
 if __name__ == "__main__":

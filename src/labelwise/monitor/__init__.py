@@ -16,7 +16,7 @@ from labelwise.monitor._multiple import bh_adjust
 from labelwise.monitor._outliers import knn_outliers
 from labelwise.monitor._prediction import prediction_drift
 from labelwise.monitor._project import MonitorRun, batch_key, monitor_project, monitor_runs
-from labelwise.monitor._univariate import chi2_test, feature_tests, ks_test, psi
+from labelwise.monitor._univariate import chi2_test, feature_tests, ks_columns, ks_test, psi
 
 __all__ = [
     "TESTS",
@@ -34,6 +34,7 @@ __all__ = [
     "exceedance_test",
     "feature_tests",
     "knn_outliers",
+    "ks_columns",
     "ks_test",
     "monitor_project",
     "monitor_runs",

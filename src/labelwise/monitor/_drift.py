@@ -34,7 +34,7 @@ from labelwise.monitor._joint import JointTest, classifier_two_sample_test
 from labelwise.monitor._multiple import bh_adjust
 from labelwise.monitor._outliers import Outliers, knn_outliers
 from labelwise.monitor._prediction import PredictionDrift, prediction_drift
-from labelwise.monitor._univariate import FeatureTest, feature_tests
+from labelwise.monitor._univariate import FeatureTest, _as_float, feature_tests
 
 __all__ = ["DriftResult", "detect_drift", "UNCERTAINTY_SCORES", "TESTS"]
 
@@ -148,8 +148,9 @@ def detect_drift(
             f"monitoring needs at least 10 reference rows and 1 batch row, got {R.shape[0]} "
             f"and {B.shape[0]}."
         )
-    FR = R if features_ref is None else np.asarray(features_ref, dtype=np.float64)
-    FB = B if features_batch is None else np.asarray(features_batch, dtype=np.float64)
+    # the per-feature tests keep float32 columns as they are (exact, and faster to sort)
+    FR = _as_float(X_ref if features_ref is None else features_ref)
+    FB = _as_float(X_batch if features_batch is None else features_batch)
     raw: dict[str, tuple[float, float, str]] = {}  # name -> (statistic, p, detail)
     signals: dict[str, np.ndarray] = {}
     reasons: dict = {}
