@@ -1,4 +1,5 @@
-"""``auto``: margin for small batches, BADGE for batches of 50 or more, typical picks early."""
+"""``auto``: margin for small batches, cluster-margin for batches of 50 or more (BADGE on a
+network's own gradient embeddings), typical picks early."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from labelwise.errors import InvalidInputError
 from labelwise.strategies import QueryContext, get_strategy, strategy_names
 from labelwise.strategies._auto import auto
+from labelwise.strategies._batch import gradient_embedding
 
 
 def _two_groups():
@@ -25,19 +27,18 @@ def _two_groups():
     return X, proba
 
 
-def test_batch_diversified_when_top_margin_candidates_are_duplicates():
+def test_given_embeddings_badge_diversifies_when_top_margin_candidates_are_duplicates():
     X, proba = _two_groups()
     ctx = QueryContext(candidates=np.arange(24), X=X, proba=proba, n_classes=2)
     plain = get_strategy("margin").query(ctx, 2, random_state=0).indices
     assert sorted(plain.tolist()) == [0, 1]  # both from the duplicate group
+    G = gradient_embedding(proba, X)  # what a linear network would give as its own
     for seed in range(5):
-        sel = get_strategy("auto", badge_from=2).query(ctx, 2, random_state=seed)
-        groups = sorted(int(i >= 5) for i in sel.indices)
+        idx, parts = auto(proba, X, batch_size=2, badge_from=2, embedding=G, random_state=seed)
+        groups = sorted(int(i >= 5) for i in idx)
         assert groups == [0, 1]  # one near-duplicate, one row of the other group
         # the first pick: the largest gradient norm, |p - onehot| x ||x||: row 5 of group B
-        assert sel.indices[0] == 5
-        for pick in sel.picks():
-            assert pick.reason.startswith("auto/badge: ")
+        assert idx[0] == 5 and parts == ["badge", "badge"]
 
 
 def test_batch_one_is_the_largest_margin():
@@ -126,21 +127,7 @@ def test_a_labeling_cost_ranks_by_margin_per_cost():
     np.testing.assert_allclose(sel.criteria["margin_per_cost"], per_cost)
 
 
-def test_badge_runs_on_the_smallest_margins_when_the_embeddings_would_not_fit(monkeypatch):
-    from labelwise.strategies import _auto
-
-    rng = np.random.default_rng(0)
-    n, d, c = 500, 8, 3
-    X = rng.normal(size=(n, d))
-    proba = rng.dirichlet(np.ones(c), size=n)
-    monkeypatch.setattr(_auto, "BADGE_FLOATS", 60 * c * d)  # room for 60 candidates
-    idx, parts = _auto.auto(proba, X, batch_size=5, badge_from=2, random_state=0)
-    s = np.sort(proba, axis=1)
-    smallest = set(np.argsort(s[:, -1] - s[:, -2])[:60].tolist())  # margin by hand
-    assert len(idx) == 5 and set(idx.tolist()) <= smallest and parts == ["badge"] * 5
-
-
-def test_batches_under_fifty_are_margins_top_and_fifty_goes_to_badge():
+def test_batches_under_fifty_are_margins_top_and_fifty_goes_to_cluster_margin():
     rng = np.random.default_rng(2)
     proba = rng.dirichlet(np.ones(3), size=400)
     X = rng.normal(size=(400, 5))
@@ -151,4 +138,4 @@ def test_batches_under_fifty_are_margins_top_and_fifty_goes_to_badge():
     assert sorted(small.indices.tolist()) == sorted(by_margin[:49].tolist())
     assert all(p.reason.startswith("auto/margin") for p in small.picks())
     large = get_strategy("auto").query(ctx, 50, random_state=0)
-    assert all(p.reason.startswith("auto/badge") for p in large.picks())
+    assert all(p.reason.startswith("auto/cluster_margin") for p in large.picks())

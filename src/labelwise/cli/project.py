@@ -405,8 +405,8 @@ def select_cmd(
     strategy: str = typer.Option(
         "auto",
         "--strategy",
-        help="A strategy name ('labelwise strategies' lists them); auto: margin for one "
-        "sample, BADGE (uncertain and diverse) for a batch.",
+        help="A strategy name ('labelwise strategies' lists them); auto: margin for batches "
+        "under 50, cluster-margin (uncertain and diverse) for larger ones.",
     ),
     batch: int = typer.Option(
         None,
@@ -493,7 +493,8 @@ def select_cmd(
         'in this process or on a Ray cluster (ray needs pip install "labelwise[ray]"); '
         "the same picks as a plain select (ties to the smaller sample id). Runs margin, "
         "entropy, least_confidence, ratio, variance, k_center_greedy (distributed core-set, "
-        "within 4x) and auto for batches under 50.",
+        "within 4x) and auto (cluster-margin for batches of 50 or more, as a plain select "
+        "under the same --seed).",
         show_default=False,
     ),
     address: str = typer.Option(

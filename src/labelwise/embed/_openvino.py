@@ -32,7 +32,13 @@ import numpy as np
 
 __all__ = [
     "Encoder",
-    "cache_dir", "cached_ir", "compile_cpu", "read_checked", "run_pipelined", "save_ir"]
+    "cache_dir",
+    "cached_ir",
+    "compile_cpu",
+    "read_checked",
+    "run_pipelined",
+    "save_ir",
+]
 
 
 def cache_dir() -> Path:

@@ -626,7 +626,7 @@ def _build() -> dict[str, Strategy]:
     add(
         "auto",
         {"proba", "X", "labeled"},
-        "default: margin; BADGE (uncertain and diverse) for batches of 50 or more",
+        "default: margin; cluster-margin (uncertain and diverse) for batches of 50 or more",
         _auto,
         params=("early_per_class", "badge_from"),
     )
