@@ -98,14 +98,17 @@ def merge_k_center(parts: list[tuple], k: int) -> tuple[np.ndarray, np.ndarray, 
             "ids must be unique over the whole pool."
         )
     pos, gain = greedy_k_center(X, ids, k)
-    shard_radius = max(p[2] for p in parts)
-    union_radius = covering_radius(X, X[pos])
-    info = {
+    info = radius_info(max(p[2] for p in parts), covering_radius(X, X[pos]), ids.size)
+    return ids[pos], gain, info
+
+
+def radius_info(shard_radius: float, union_radius: float, n_union: int) -> dict:
+    """What a merged core-set guarantees: its radii, their bound and the factor."""
+    return {
         "shard_radius": shard_radius,
         "union_radius": union_radius,
         # every row is within shard_radius of a shard centre, itself within union_radius
         "radius_bound": shard_radius + union_radius,
         "approximation_factor": APPROXIMATION_FACTOR,
-        "n_union": int(ids.size),
+        "n_union": int(n_union),
     }
-    return ids[pos], gain, info

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelwise.errors import InvalidInputError, LabelwiseError
-from labelwise.scale._coreset import APPROXIMATION_FACTOR
+from labelwise.scale._coreset import radius_info
 from labelwise.scale._engine import check_engine, map_batches, map_shards
 from labelwise.scale._score import ROWS_PER_BATCH, TopKPart, _by_shard, _chunked
 from labelwise.scale._shards import ShardSet, canonical_ids, read_shard
@@ -379,15 +379,8 @@ def k_center_candidates(
     by_id = np.argsort(ids, kind="stable")  # the union in id order: independent of the engine
     ids, X = ids[by_id], X[by_id]
     pos, gain = _greedy(X, ids, L, k)
-    shard_radius = max(p[2] for p in got)
     union_radius = _radius(X, np.concatenate([L, X[pos]]))
-    info = {
-        "shard_radius": shard_radius,
-        "union_radius": union_radius,
-        "radius_bound": shard_radius + union_radius,
-        "approximation_factor": APPROXIMATION_FACTOR,
-        "n_union": int(ids.size),
-    }
+    info = radius_info(max(p[2] for p in got), union_radius, ids.size)
     return CandidateResult(ids[pos], gain, None, n_cand, shards.n_rows, info)
 
 

@@ -38,7 +38,7 @@ from labelwise._validation import (
 )
 from labelwise.errors import InvalidInputError, shorten
 from labelwise.strategies._batch import badge
-from labelwise.strategies._cluster_margin import cluster_margin
+from labelwise.strategies._cluster_margin import cluster_margin, interleave
 from labelwise.strategies._density import typicality
 from labelwise.strategies._neighbors import kmeans
 from labelwise.strategies._selectors import top_positions
@@ -196,11 +196,4 @@ def _typical_positions(Xf, lab, cand, b, rng) -> np.ndarray:
     for g in order:
         inside = np.flatnonzero(cand_group == g)
         members.append(inside[np.argsort(-typ[inside], kind="stable")])
-    picks: list[int] = []
-    depth = 0
-    while len(picks) < b:
-        for mem in members:
-            if depth < mem.size and len(picks) < b:
-                picks.append(int(mem[depth]))
-        depth += 1
-    return np.asarray(picks, dtype=np.intp)
+    return interleave(members, b)

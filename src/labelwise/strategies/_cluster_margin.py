@@ -107,7 +107,18 @@ def round_robin(top: np.ndarray, group: np.ndarray, batch_size: int) -> np.ndarr
     """
     uniq, first, count = np.unique(group, return_index=True, return_counts=True)
     members = [top[group == g] for g in uniq[np.lexsort((first, count))]]
-    b = min(int(batch_size), top.size)
+    return interleave(members, batch_size)
+
+
+def interleave(members: list[np.ndarray], batch_size: int) -> np.ndarray:
+    """The first member of every group in turn, then every second one, ...: ``batch_size`` in all.
+
+    Examples
+    --------
+    >>> interleave([np.array([5, 6, 7]), np.array([1])], 3).tolist()
+    [5, 1, 6]
+    """
+    b = min(int(batch_size), sum(m.size for m in members))
     picks: list[int] = []
     depth = 0
     while len(picks) < b:
