@@ -23,6 +23,7 @@ __all__ = [
     "CLUSTER_SIZE",
     "cluster_margin",
     "clusters_of",
+    "interleave",
     "pool_sample",
     "round_robin",
 ]
