@@ -2,13 +2,9 @@
 no sample is handed out twice, no acknowledged submit is lost, no label is duplicated."""
 
 import threading
-from collections import Counter
 
 import httpx
-from sqlalchemy import func, select
-from webutil import label_until_empty, make_project, running_server
-
-from labelwise.store._models import Assignment, Label, Sample
+from webutil import label_until_empty, make_project, running_server, stored_web_work
 
 N_ANNOTATORS = 20
 
@@ -40,20 +36,7 @@ def test_twenty_annotators_at_once_lose_and_duplicate_nothing(tmp_path, db):
     assert len(all_acked) == 300  # every selected sample labeled once
     assert len({uid for _, uid in all_acked}) == 300  # nobody got a sample someone else had
     assert sum(1 for rows in acked.values() if rows) > N_ANNOTATORS // 2  # they really shared
-    with p.session() as s:
-        stored = s.execute(
-            select(Label.id, Sample.uid)
-            .join(Sample, Sample.id == Label.sample_id)
-            .where(Label.source == "web")
-        ).all()
-        per_sample = Counter(
-            s.scalars(select(Label.sample_id).where(Label.status == "accepted")).all()
-        )
-        open_work = s.scalar(
-            select(func.count())
-            .select_from(Assignment)
-            .where(Assignment.status.in_(("queued", "assigned")))
-        )
+    stored, per_sample, open_work, _ = stored_web_work(p)
     assert sorted(stored) == sorted(all_acked)  # every acknowledged submit is stored, once
     assert max(per_sample.values()) == 1 and len(per_sample) == 300
     assert open_work == 0

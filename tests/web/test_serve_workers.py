@@ -9,14 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 
 import httpx
 import pytest
-from sqlalchemy import func, select
-from webutil import label_until_empty, make_project
-
-from labelwise.store._models import Assignment, Event, Label, Sample
+from webutil import label_until_empty, make_project, stored_web_work
 
 N_ANNOTATORS = 8
 BATCH = 120
@@ -102,23 +98,7 @@ def test_two_server_processes_lose_and_duplicate_no_label(tmp_path, db):
     all_acked = [x for rows in acked.values() for x in rows]
     assert len(all_acked) == BATCH  # every selected sample labeled once
     assert len({uid for _, uid in all_acked}) == BATCH  # nobody got someone else's sample
-    with p.session() as s:
-        stored = s.execute(
-            select(Label.id, Sample.uid)
-            .join(Sample, Sample.id == Label.sample_id)
-            .where(Label.source == "web")
-        ).all()
-        per_sample = Counter(
-            s.scalars(select(Label.sample_id).where(Label.status == "accepted")).all()
-        )
-        open_work = s.scalar(
-            select(func.count())
-            .select_from(Assignment)
-            .where(Assignment.status.in_(("queued", "assigned")))
-        )
-        events = s.scalar(
-            select(func.count()).select_from(Event).where(Event.kind == "label.submit")
-        )
+    stored, per_sample, open_work, events = stored_web_work(p)
     p.close()
     assert sorted(stored) == sorted(all_acked)  # every acknowledged submit stored, once
     assert len(per_sample) == BATCH and max(per_sample.values()) == 1

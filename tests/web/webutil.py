@@ -92,3 +92,36 @@ def label_until_empty(c, start, acked: list, errors: list, *, until=None) -> Non
             errors.append(f"submit {r.status_code} {r.text[:200]}")
             return
         acked.append((r.json()["label_id"], item["sample"]["uid"]))
+
+
+def stored_web_work(p):
+    """What the store holds after annotators worked: ``(stored, per_sample, open_work, events)``.
+
+    ``stored`` the (label id, sample uid) of every web label, ``per_sample`` a Counter of
+    accepted labels per sample, ``open_work`` the assignments still queued or assigned,
+    ``events`` the ``label.submit`` audit events.
+    """
+    from collections import Counter
+
+    from sqlalchemy import func, select
+
+    from labelwise.store._models import Assignment, Event, Label, Sample
+
+    with p.session() as s:
+        stored = s.execute(
+            select(Label.id, Sample.uid)
+            .join(Sample, Sample.id == Label.sample_id)
+            .where(Label.source == "web")
+        ).all()
+        per_sample = Counter(
+            s.scalars(select(Label.sample_id).where(Label.status == "accepted")).all()
+        )
+        open_work = s.scalar(
+            select(func.count())
+            .select_from(Assignment)
+            .where(Assignment.status.in_(("queued", "assigned")))
+        )
+        events = s.scalar(
+            select(func.count()).select_from(Event).where(Event.kind == "label.submit")
+        )
+    return stored, per_sample, open_work, events
