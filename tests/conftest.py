@@ -63,8 +63,21 @@ class PgDatabases:
         return self.sa_url.set(database=name).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
+        import time
+
+        import psycopg
+
         for name in self.names:
-            self.conn.execute(f'drop database if exists "{name}" with (force)')
+            # WITH (FORCE) may not end a backend of another role: an autovacuum worker
+            # that just entered the fresh database. It leaves within moments: try again.
+            for attempt in range(40):
+                try:
+                    self.conn.execute(f'drop database if exists "{name}" with (force)')
+                    break
+                except psycopg.errors.InsufficientPrivilege:
+                    if attempt == 39:
+                        raise
+                    time.sleep(0.25)
         self.conn.close()
 
 
